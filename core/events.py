@@ -1,0 +1,255 @@
+"""The typed, immutable events that cross package and process boundaries.
+
+Every event has a ``kind`` (its wire name, also the bus topic) and ``at`` (UTC time it happened). Times inside a
+call are milliseconds from the call's start (``start_ms``/``end_ms``). Events serialise to JSON with
+:func:`event_to_json` and back with :func:`event_from_json`; nothing else goes on the bus.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from core.clock import utcnow
+from core.ids import BranchId, CallId, CameraId, CampaignId, CustomerId, ProductId, QuestionId, ScriptId, UserId
+
+Leg = Literal["customer", "agent", "bot"]
+"""Which side of a call: the customer, the human agent, or the voice bot."""
+
+Lang = Literal["zh", "en"]
+"""Supported languages: Mandarin Chinese and English."""
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class Event(BaseModel):
+    """Base of all events: immutable, JSON-serialisable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: datetime = Field(default_factory=utcnow)
+
+
+# --- calls ---------------------------------------------------------------------------------------------------
+
+
+class CallStarted(Event):
+    """A call was offered to Voxdesk (inbound INVITE or outbound dial)."""
+
+    kind: Literal["call.started"] = "call.started"
+    call_id: CallId
+    direction: Literal["inbound", "outbound"]
+    line: str
+    """The dialed line or campaign trunk, e.g. ``"95500"``."""
+    caller: str | None = None
+    """E.164 caller number; masked in logs."""
+    campaign_id: CampaignId | None = None
+
+
+class CallAnswered(Event):
+    """Media flows: the call was answered by the bot, an agent or the callee."""
+
+    kind: Literal["call.answered"] = "call.answered"
+    call_id: CallId
+    by: Leg
+
+
+class CallTransferred(Event):
+    """The call was routed to a human skill group, with the context gathered so far."""
+
+    kind: Literal["call.transferred"] = "call.transferred"
+    call_id: CallId
+    skill_group: str
+    agent_id: UserId | None = None
+    reason: str = ""
+
+
+class CallEnded(Event):
+    """The call is over; ``duration_ms`` from answer (or offer, if never answered) to hangup."""
+
+    kind: Literal["call.ended"] = "call.ended"
+    call_id: CallId
+    duration_ms: int
+    cause: str
+    """SIP-level cause, e.g. ``"normal"``, ``"busy"``, ``"no-answer"``, ``"failed"``."""
+    recording_path: str | None = None
+
+
+class DtmfReceived(Event):
+    """A DTMF digit (RFC 2833 or SIP INFO)."""
+
+    kind: Literal["call.dtmf"] = "call.dtmf"
+    call_id: CallId
+    digit: str
+    duration_ms: int | None = None
+
+
+# --- speech --------------------------------------------------------------------------------------------------
+
+
+class SpeechStarted(Event):
+    """Voice activity began on one leg."""
+
+    kind: Literal["speech.started"] = "speech.started"
+    call_id: CallId
+    leg: Leg
+    start_ms: int
+
+
+class PartialTranscript(Event):
+    """An interim hypothesis for the utterance in progress; later partials replace it."""
+
+    kind: Literal["speech.partial"] = "speech.partial"
+    call_id: CallId
+    leg: Leg
+    text: str
+    start_ms: int
+    end_ms: int
+    lang: Lang | None = None
+
+
+class FinalTranscript(Event):
+    """The final text of one utterance (endpointed by VAD)."""
+
+    kind: Literal["speech.final"] = "speech.final"
+    call_id: CallId
+    leg: Leg
+    text: str
+    start_ms: int
+    end_ms: int
+    lang: Lang | None = None
+    confidence: float | None = None
+    """Mean token probability in [0, 1], when the recogniser gives one."""
+
+
+# --- understanding and assist --------------------------------------------------------------------------------
+
+
+class IntentDetected(Event):
+    """The customer's question was matched to the question library."""
+
+    kind: Literal["nlu.intent"] = "nlu.intent"
+    call_id: CallId
+    question_id: QuestionId | None
+    """``None`` means out of scope."""
+    label: str
+    score: float
+    text: str
+
+
+class Suggestion(Event):
+    """Something the assist panel shows the agent: an approved script and suitable products."""
+
+    kind: Literal["assist.suggestion"] = "assist.suggestion"
+    call_id: CallId
+    question_id: QuestionId | None = None
+    script_id: ScriptId | None = None
+    script_text: str = ""
+    product_ids: tuple[ProductId, ...] = ()
+    reason: str = ""
+
+
+class ComplianceAlert(Event):
+    """The agent said something non-compliant (or missed a required phrase)."""
+
+    kind: Literal["assist.alert"] = "assist.alert"
+    call_id: CallId
+    rule_id: str
+    severity: Severity
+    message: str
+    leg: Leg = "agent"
+    start_ms: int | None = None
+
+
+# --- profiles ------------------------------------------------------------------------------------------------
+
+
+class ProfileChanged(Event):
+    """A customer profile was created or changed; ``fields`` lists what changed (names only, never values)."""
+
+    kind: Literal["profile.changed"] = "profile.changed"
+    customer_id: CustomerId
+    change: Literal["created", "updated", "deleted", "tagged", "consent"]
+    fields: tuple[str, ...] = ()
+    source: str = ""
+
+
+class CustomersImported(Event):
+    """A CSV import committed ``count`` customers."""
+
+    kind: Literal["profile.imported"] = "profile.imported"
+    count: int
+    source: str
+
+
+# --- branch vision -------------------------------------------------------------------------------------------
+
+
+class VisitDetected(Event):
+    """An enrolled, consenting customer (or an anonymous visitor) was seen in a branch."""
+
+    kind: Literal["vision.visit"] = "vision.visit"
+    branch_id: BranchId
+    camera_id: CameraId
+    customer_id: CustomerId | None = None
+    vip: bool = False
+    zone: str | None = None
+    dwell_ms: int | None = None
+
+
+AnyEvent = Annotated[
+    CallStarted
+    | CallAnswered
+    | CallTransferred
+    | CallEnded
+    | DtmfReceived
+    | SpeechStarted
+    | PartialTranscript
+    | FinalTranscript
+    | IntentDetected
+    | Suggestion
+    | ComplianceAlert
+    | ProfileChanged
+    | CustomersImported
+    | VisitDetected,
+    Field(discriminator="kind"),
+]
+
+_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+EVENT_KINDS: tuple[str, ...] = (
+    "call.started",
+    "call.answered",
+    "call.transferred",
+    "call.ended",
+    "call.dtmf",
+    "speech.started",
+    "speech.partial",
+    "speech.final",
+    "nlu.intent",
+    "assist.suggestion",
+    "assist.alert",
+    "profile.changed",
+    "profile.imported",
+    "vision.visit",
+)
+
+
+def event_kind(event: Event) -> str:
+    """The wire name of ``event`` (also its bus topic)."""
+    kind = getattr(event, "kind", None)
+    if not isinstance(kind, str):
+        raise TypeError(f"{type(event).__name__} has no kind")
+    return kind
+
+
+def event_to_json(event: Event) -> bytes:
+    """Serialise an event to UTF-8 JSON bytes."""
+    return event.model_dump_json().encode()
+
+
+def event_from_json(data: bytes | str) -> AnyEvent:
+    """Parse JSON produced by :func:`event_to_json`; raises ``pydantic.ValidationError`` on bad input."""
+    return _ADAPTER.validate_json(data)

@@ -1,0 +1,182 @@
+"""The one settings root of Voxdesk.
+
+Built once in the application shell (:func:`load_settings`) and passed down through constructors; domain packages
+never read the environment. Sources, highest priority first:
+
+1. environment variables ``VOXDESK_<SECTION>_<FIELD>`` (e.g. ``VOXDESK_DATABASE_URL``,
+   ``VOXDESK_AUTH_SESSION_SECRET``, ``VOXDESK_SHARED_DATA``);
+2. a TOML file: ``--config FILE``, else ``$VOXDESK_CONFIG``, else ``./voxdesk.toml`` when present;
+3. the defaults below (a single-machine install: SQLite under ``./var``, ZeroMQ bus).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from core.errors import ConfigError
+
+DEFAULT_SECRET = "change-me-voxdesk-dev-secret"  # noqa: S105 - the known default that production refuses
+
+
+class DatabaseSettings(BaseModel):
+    """Storage. SQLite by default; PostgreSQL via ``postgresql+psycopg://user@host:5432/db``."""
+
+    url: str = "sqlite:///var/voxdesk.db"
+    echo: bool = False
+    pool_size: int = 5
+
+
+class BusSettings(BaseModel):
+    """The event bus between processes."""
+
+    backend: Literal["zmq", "redis", "memory"] = "zmq"
+    zmq_frontend: str = "ipc://var/run/bus-in.sock"
+    """Where publishers connect (the proxy's XSUB side)."""
+    zmq_backend: str = "ipc://var/run/bus-out.sock"
+    """Where subscribers connect (the proxy's XPUB side)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_stream_prefix: str = "voxdesk:events"
+    redis_maxlen: int = 100_000
+    """Approximate cap on each Redis stream's length (entries)."""
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server (API, websockets, pages)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = 50 * 1024 * 1024
+    """Largest accepted upload (bytes); larger requests get HTTP 413."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class AuthSettings(BaseModel):
+    """Users, sessions and tokens."""
+
+    session_secret: SecretStr = SecretStr(DEFAULT_SECRET)
+    """Signs session cookies and CSRF tokens; must be changed in production."""
+    session_ttl_s: int = 8 * 3600
+    """Lifetime of a login session (s)."""
+    cookie_secure: bool = False
+    """Mark the session cookie ``Secure`` (HTTPS only); on in production."""
+    metrics_token: SecretStr | None = None
+    """Bearer token a Prometheus scraper may use on ``/metrics`` instead of a user login."""
+    max_failed_logins: int = 5
+    lockout_s: int = 300
+
+
+class LoggingSettings(BaseModel):
+    """Structured logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_logs: bool = True
+    mask_pii: bool = True
+    """Mask card numbers, ID numbers, phone numbers and names in every log record."""
+
+
+class ModelSettings(BaseModel):
+    """Where provisioned model files live. Nothing is downloaded: weights come from installed packages."""
+
+    cache_dir: Path = Path("var/models")
+    whisper_model: Literal["base", "tiny.en"] = "base"
+    compute_type: str = "int8"
+    threads: int = 2
+
+
+class SupervisorSettings(BaseModel):
+    """The process supervisor behind ``voxdesk serve``."""
+
+    restart_backoff_initial_s: float = 0.5
+    restart_backoff_max_s: float = 30.0
+    stable_after_s: float = 60.0
+    """A child that ran this long (s) before dying restarts with the initial backoff again."""
+    shutdown_grace_s: float = 10.0
+
+
+class DemoSettings(BaseModel):
+    """The fictional demo bank loaded on first run."""
+
+    load_on_empty: bool = True
+    seed: int = 20261122
+    customers: int = 200
+
+
+class Settings(BaseSettings):
+    """Root of all settings; one section per package or concern."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOXDESK_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    production: bool = False
+    var_dir: Path = Path("var")
+    """Runtime state: SQLite database, sockets, recordings, model cache (relative to the working directory)."""
+    shared_data: Path = Path("../shared/data")
+    """Root of the real test and benchmark data (speech, intents, …)."""
+    database: DatabaseSettings = DatabaseSettings()
+    bus: BusSettings = BusSettings()
+    server: ServerSettings = ServerSettings()
+    auth: AuthSettings = AuthSettings()
+    logging: LoggingSettings = LoggingSettings()
+    models: ModelSettings = ModelSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    def check_production(self) -> None:
+        """Refuse unsafe settings when ``production`` is on; raises :class:`ConfigError`."""
+        problems: list[str] = []
+        if self.auth.session_secret.get_secret_value() == DEFAULT_SECRET or len(
+            self.auth.session_secret.get_secret_value()
+        ) < 32:
+            problems.append("auth.session_secret is the default or shorter than 32 characters")
+        if self.database.url.startswith("sqlite"):
+            problems.append("database.url is SQLite; production needs PostgreSQL")
+        if not self.auth.cookie_secure:
+            problems.append("auth.cookie_secure is off; production serves over HTTPS")
+        if problems:
+            raise ConfigError("refusing to start in production mode: " + "; ".join(problems))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings root once, from ``config_file`` (TOML), the environment and ``overrides``.
+
+    Without ``config_file``, ``$VOXDESK_CONFIG`` or ``./voxdesk.toml`` is read when it exists.
+    """
+    path = config_file
+    if path is None and os.environ.get("VOXDESK_CONFIG"):
+        path = Path(os.environ["VOXDESK_CONFIG"])
+    if path is None and Path("voxdesk.toml").is_file():
+        path = Path("voxdesk.toml")
+    if path is not None and not path.is_file():
+        raise ConfigError("config file not found", path=str(path))
+    if path is None:
+        return Settings(**overrides)
+
+    class _FileSettings(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return _FileSettings(**overrides)

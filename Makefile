@@ -1,0 +1,72 @@
+# Voxdesk — two commands: `make run` and `make test`. Everything else here serves them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+VOXDESK := $(VENV)/bin/voxdesk
+STAMP := $(VENV)/.voxdesk-installed
+DEV_STAMP := $(VENV)/.voxdesk-dev-installed
+# System packages the test suite drives (installed with apt-get when missing and running as root).
+TEST_SYSTEM_PACKAGES := chromium chromium-driver
+export HF_HUB_OFFLINE := 1
+export PYANNOTE_METRICS_ENABLED := 0
+export VOXDESK_SHARED_DATA ?= $(abspath ../shared/data)
+
+.PHONY: run test setup setup-dev system-packages provision lint typecheck imports unit integration clean help
+
+help:
+	@echo "make run   - set up and start voxdesk serve (SQLite, demo bank) on http://127.0.0.1:8000/"
+	@echo "make test  - set up (incl. system packages) and run linters, type checks and the whole test suite"
+
+run: setup provision
+	$(VOXDESK) serve
+
+test: setup-dev system-packages provision lint typecheck imports
+	$(PY) -m pytest -q
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Reinstall when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[runtime]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml $(STAMP)
+	$(PIP) install -q -e '.[runtime,dev]'
+	touch $@
+
+setup: $(STAMP)
+
+setup-dev: $(DEV_STAMP)
+
+system-packages:
+	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing system packages:$$missing (run as root or install them: apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+provision: setup
+	$(VOXDESK) models provision
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck:
+	$(VENV)/bin/mypy
+
+imports:
+	$(VENV)/bin/lint-imports
+
+unit: setup-dev
+	$(PY) -m pytest -q -m unit
+
+integration: setup-dev system-packages provision
+	$(PY) -m pytest -q -m integration
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

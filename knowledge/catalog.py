@@ -29,7 +29,8 @@ from core.ids import ProductId
 from knowledge.tables import ProductRow
 
 ProductCategory = Literal["deposit", "wealth", "fund", "credit_card", "loan", "insurance", "precious_metal"]
-"""deposit (存款), wealth (理财), fund (基金), credit_card (信用卡), loan (贷款), insurance (保险), precious_metal (贵金属)."""
+"""deposit (存款), wealth (理财), fund (基金), credit_card (信用卡), loan (贷款), insurance (保险),
+precious_metal (贵金属)."""
 ProductRisk = Literal["R1", "R2", "R3", "R4", "R5"]
 """Product risk grade: R1 lowest (谨慎型) … R5 highest (激进型)."""
 CustomerRisk = Literal["C1", "C2", "C3", "C4", "C5"]
@@ -39,7 +40,13 @@ ProductTier = Literal["mass", "gold", "platinum", "diamond", "private"]
 ProductStatus = Literal["on_sale", "closed"]
 
 CATEGORIES: tuple[ProductCategory, ...] = (
-    "deposit", "wealth", "fund", "credit_card", "loan", "insurance", "precious_metal",
+    "deposit",
+    "wealth",
+    "fund",
+    "credit_card",
+    "loan",
+    "insurance",
+    "precious_metal",
 )
 RISK_GRADES: tuple[ProductRisk, ...] = ("R1", "R2", "R3", "R4", "R5")
 CUSTOMER_RISKS: tuple[CustomerRisk, ...] = ("C1", "C2", "C3", "C4", "C5")
@@ -175,7 +182,7 @@ def check_category(category: str | None) -> ProductCategory | None:
         return None
     if category not in CATEGORIES:
         raise InvalidInputError("unknown product category", value=category)
-    return category  # type: ignore[return-value]
+    return category
 
 
 def check_unique(products: Sequence[Product]) -> None:
@@ -190,8 +197,19 @@ def check_unique(products: Sequence[Product]) -> None:
 # --- the SQLAlchemy catalog -------------------------------------------------------------------------------
 
 _FIELDS: tuple[str, ...] = (
-    "category", "name_zh", "name_en", "risk_grade", "min_amount_cny", "term_days", "expected_yield_pct",
-    "description_zh", "description_en", "min_tier", "min_age", "max_age", "status",
+    "category",
+    "name_zh",
+    "name_en",
+    "risk_grade",
+    "min_amount_cny",
+    "term_days",
+    "expected_yield_pct",
+    "description_zh",
+    "description_en",
+    "min_tier",
+    "min_age",
+    "max_age",
+    "status",
 )
 
 

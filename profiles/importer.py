@@ -142,14 +142,14 @@ def parse_customers(text: str, *, default_region: str = "CN", now: datetime) -> 
                 customer_id=CustomerId(cid),
                 name=name,
                 phones=tuple(phones),
-                language=language,  # type: ignore[arg-type]
-                gender=gender,  # type: ignore[arg-type]
+                language=language,
+                gender=gender,
                 birth_date=birth,
                 branch_id=(raw.get("branch_id") or "").strip() or None,
                 aum_cny=aum,
-                risk_tolerance=risk,  # type: ignore[arg-type]
-                tier=tier,  # type: ignore[arg-type]
-                grade=grade,  # type: ignore[arg-type]
+                risk_tolerance=risk,
+                tier=tier,
+                grade=grade,
                 groups=tuple(_split(raw.get("groups", ""))),
                 vip=bool(flags["vip"]),
                 email=email,
@@ -161,9 +161,7 @@ def parse_customers(text: str, *, default_region: str = "CN", now: datetime) -> 
     return customers
 
 
-def parse_holdings(
-    text: str, *, known_customers: Callable[[Collection[str]], set[str]]
-) -> dict[str, list[Holding]]:
+def parse_holdings(text: str, *, known_customers: Callable[[Collection[str]], set[str]]) -> dict[str, list[Holding]]:
     """Validate a holdings CSV. ``known_customers(ids)`` returns which of ``ids`` exist (in the customers file
     being imported or in the store); holdings of any other customer are rejected."""
     rows, errors = _rows(text, ("customer_id", "product_id", "amount_cny"), HOLDING_COLUMNS)

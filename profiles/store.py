@@ -174,7 +174,7 @@ class ProfileStore:
                     id=r.id,
                     customer_id=CustomerId(r.customer_id),
                     at=r.at,
-                    kind=r.kind,  # type: ignore[arg-type]
+                    kind=r.kind,
                     summary=r.summary,
                     ref=r.ref,
                     data=r.data,
@@ -208,9 +208,7 @@ class ProfileStore:
                     existing[c.customer_id] = row
                 _apply(row, c, now, replace_holdings=replace_holdings)
                 changes.append(
-                    ProfileChanged(
-                        customer_id=c.customer_id, change="created" if created else "updated", source=source
-                    )
+                    ProfileChanged(customer_id=c.customer_id, change="created" if created else "updated", source=source)
                 )
         self._emit(changes)
         return len(customers)
@@ -235,7 +233,9 @@ class ProfileStore:
                     data={"source": source},
                 )
             )
-        self._emit([ProfileChanged(customer_id=CustomerId(customer_id), change="consent", fields=(kind,), source=source)])
+        self._emit(
+            [ProfileChanged(customer_id=CustomerId(customer_id), change="consent", fields=(kind,), source=source)]
+        )
         return Consent(kind=kind, granted=granted, updated_at=now, source=source)
 
     def set_tag(self, customer_id: str, tag: Tag) -> None:
@@ -250,7 +250,11 @@ class ProfileStore:
             existing.value, existing.source = tag.value, tag.source
             existing.updated_at, existing.expires_at = now, tag.expires_at
         self._emit(
-            [ProfileChanged(customer_id=CustomerId(customer_id), change="tagged", fields=(tag.name,), source=tag.source)]
+            [
+                ProfileChanged(
+                    customer_id=CustomerId(customer_id), change="tagged", fields=(tag.name,), source=tag.source
+                )
+            ]
         )
 
     def remove_tag(self, customer_id: str, name: str) -> bool:
@@ -283,7 +287,12 @@ class ProfileStore:
             s.flush()
             entry_id = row.id
         return TimelineEntry(
-            id=entry_id, customer_id=CustomerId(customer_id), at=when, kind=kind, summary=summary, ref=ref,
+            id=entry_id,
+            customer_id=CustomerId(customer_id),
+            at=when,
+            kind=kind,
+            summary=summary,
+            ref=ref,
             data=data or {},
         )
 
@@ -333,23 +342,25 @@ class ProfileStore:
             customer_id=CustomerId(row.customer_id),
             name=row.name,
             phones=tuple(p.e164 for p in row.phones),
-            language=row.language,  # type: ignore[arg-type]
-            gender=row.gender,  # type: ignore[arg-type]
+            language=row.language,
+            gender=row.gender,
             birth_date=row.birth_date,
             branch_id=row.branch_id,
             aum_cny=row.aum_cny,
-            risk_tolerance=row.risk_tolerance,  # type: ignore[arg-type]
-            tier=row.tier,  # type: ignore[arg-type]
-            grade=row.grade,  # type: ignore[arg-type]
+            risk_tolerance=row.risk_tolerance,
+            tier=row.tier,
+            grade=row.grade,
             groups=tuple(row.groups or ()),
             vip=row.vip,
             email=row.email,
             holdings=tuple(
-                Holding(product_id=h.product_id, amount_cny=h.amount_cny, opened_on=h.opened_on, maturity_on=h.maturity_on)
+                Holding(
+                    product_id=h.product_id, amount_cny=h.amount_cny, opened_on=h.opened_on, maturity_on=h.maturity_on
+                )
                 for h in row.holdings
             ),
             consents=tuple(
-                Consent(kind=c.kind, granted=c.granted, updated_at=c.updated_at, source=c.source)  # type: ignore[arg-type]
+                Consent(kind=c.kind, granted=c.granted, updated_at=c.updated_at, source=c.source)
                 for c in sorted(row.consents, key=lambda c: c.kind)
             ),
             tags=tuple(
@@ -380,14 +391,18 @@ def _apply(row: CustomerRow, c: Customer, now: datetime, *, replace_holdings: bo
     if replace_holdings and c.holdings:
         row.holdings.clear()
         row.holdings.extend(
-            HoldingRow(product_id=h.product_id, amount_cny=h.amount_cny, opened_on=h.opened_on, maturity_on=h.maturity_on)
+            HoldingRow(
+                product_id=h.product_id, amount_cny=h.amount_cny, opened_on=h.opened_on, maturity_on=h.maturity_on
+            )
             for h in c.holdings
         )
     for consent in c.consents:
         current = next((x for x in row.consents if x.kind == consent.kind), None)
         if current is None:
             row.consents.append(
-                ConsentRow(kind=consent.kind, granted=consent.granted, updated_at=consent.updated_at, source=consent.source)
+                ConsentRow(
+                    kind=consent.kind, granted=consent.granted, updated_at=consent.updated_at, source=consent.source
+                )
             )
         elif current.granted != consent.granted:
             current.granted, current.updated_at, current.source = consent.granted, consent.updated_at, consent.source

@@ -85,9 +85,7 @@ class ConsentRow(Base):
 
     __tablename__ = "customer_consents"
 
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
-    )
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     granted: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -101,9 +99,7 @@ class TagRow(Base):
 
     __tablename__ = "customer_tags"
 
-    customer_id: Mapped[str] = mapped_column(
-        ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True
-    )
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(256), default="")
     source: Mapped[str] = mapped_column(String(64), default="manual")

@@ -23,8 +23,16 @@ models_app = typer.Typer(help="Model files: check and provision (never downloads
 demo_app = typer.Typer(help="The fictional demo bank.", no_args_is_help=True)
 eval_app = typer.Typer(help="Accuracy evaluations on real data (print a table; --json adds one JSON line).")
 bench_app = typer.Typer(help="Speed benchmarks with real parts (print a table; --json adds one JSON line).")
-for sub, name in ((db_app, "db"), (users_app, "users"), (import_app, "import"), (export_app, "export"),
-                  (models_app, "models"), (demo_app, "demo"), (eval_app, "eval"), (bench_app, "bench")):
+for sub, name in (
+    (db_app, "db"),
+    (users_app, "users"),
+    (import_app, "import"),
+    (export_app, "export"),
+    (models_app, "models"),
+    (demo_app, "demo"),
+    (eval_app, "eval"),
+    (bench_app, "bench"),
+):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -139,8 +147,9 @@ def import_customers_cmd(
         customers_text = decode_csv(file.read_bytes(), max_bytes=limit)
         holdings_text = decode_csv(holdings.read_bytes(), max_bytes=limit) if holdings else None
         with console.status("importing…"):
-            result = import_customers(container.profiles, customers_text, holdings_text,
-                                      now=container.clock.now(), source=f"cli:{file.name}")
+            result = import_customers(
+                container.profiles, customers_text, holdings_text, now=container.clock.now(), source=f"cli:{file.name}"
+            )
     except ImportRejectedError as exc:
         err.print(f"[red]{exc.message}[/red]")
         for row in exc.rows:
@@ -148,8 +157,14 @@ def import_customers_cmd(
         raise typer.Exit(code=2) from None
     except VoxdeskError as exc:
         _fail(exc)
-    container.auth.audit(None, "customers.import", "customer", None, client="cli",
-                         data={"customers": result.customers, "holdings": result.holdings})
+    container.auth.audit(
+        None,
+        "customers.import",
+        "customer",
+        None,
+        client="cli",
+        data={"customers": result.customers, "holdings": result.holdings},
+    )
     console.print(f"imported {result.customers} customers and {result.holdings} holdings")
 
 

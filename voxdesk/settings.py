@@ -149,9 +149,10 @@ class Settings(BaseSettings):
     def check_production(self) -> None:
         """Refuse unsafe settings when ``production`` is on; raises :class:`ConfigError`."""
         problems: list[str] = []
-        if self.auth.session_secret.get_secret_value() == DEFAULT_SECRET or len(
-            self.auth.session_secret.get_secret_value()
-        ) < 32:
+        if (
+            self.auth.session_secret.get_secret_value() == DEFAULT_SECRET
+            or len(self.auth.session_secret.get_secret_value()) < 32
+        ):
             problems.append("auth.session_secret is the default or shorter than 32 characters")
         if self.database.url.startswith("sqlite"):
             problems.append("database.url is SQLite; production needs PostgreSQL")

@@ -109,8 +109,13 @@ class Supervisor:
                         self._settings.restart_backoff_max_s,
                     )
                 child.next_start_at = now + child.backoff_s
-                log.warning("child exited; restarting after backoff", child=child.spec.name, exit_code=code,
-                            ran_s=round(ran_for, 1), backoff_s=child.backoff_s)
+                log.warning(
+                    "child exited; restarting after backoff",
+                    child=child.spec.name,
+                    exit_code=code,
+                    ran_s=round(ran_for, 1),
+                    backoff_s=child.backoff_s,
+                )
             elif not self._stopping and now >= child.next_start_at:
                 child.restarts += 1
                 self._start(child)

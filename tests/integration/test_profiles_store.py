@@ -73,7 +73,12 @@ def test_one_bad_row_imports_nothing_and_names_the_row(container: Container) -> 
 
 
 def test_many_bad_rows_are_all_reported(container: Container) -> None:
-    bad = GOOD.replace("120000.50", "lots").replace("C5,private", "C9,private") + "C1,dup,13800138001,zh" + "," * 13 + "\n"
+    bad = (
+        GOOD.replace("120000.50", "lots").replace("C5,private", "C9,private")
+        + "C1,dup,13800138001,zh"
+        + "," * 13
+        + "\n"
+    )
     with pytest.raises(ImportRejectedError) as info:
         import_customers(container.profiles, bad, None, now=NOW)
     found = {(e.row, e.column) for e in info.value.rows}

@@ -48,8 +48,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "voxdesk.cli", "serve"], cwd=tmp_path, env=env, stdout=out,
-            stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "voxdesk.cli", "serve"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -87,8 +91,13 @@ def test_admin_logs_in_with_chromium_and_sees_home(served: Served, tmp_path: Pat
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
         )
         page = browser.new_page()
         page.goto(served.base + "/")

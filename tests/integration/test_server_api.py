@@ -11,17 +11,20 @@ from voxdesk.container import Container
 from voxdesk.server.app import create_app
 
 CUSTOMERS = (
-    "customer_id,name,phones,tier,risk_tolerance\n"
-    "C1,王芳,13800138000,gold,C2\n"
-    "C2,Tom Lee,+8613900139000,mass,\n"
+    "customer_id,name,phones,tier,risk_tolerance\nC1,王芳,13800138000,gold,C2\nC2,Tom Lee,+8613900139000,mass,\n"
 )
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient]:
-    for name, roles in {"boss": ["admin"], "ann": ["agent"], "mia": ["marketing"], "cora": ["compliance"],
-                        "bob": ["branch"]}.items():
+    for name, roles in {
+        "boss": ["admin"],
+        "ann": ["agent"],
+        "mia": ["marketing"],
+        "cora": ["compliance"],
+        "bob": ["branch"],
+    }.items():
         container.auth.create_user(name, PASSWORD, roles)
     with TestClient(create_app(container)) as test_client:
         yield test_client
@@ -78,7 +81,8 @@ def test_roles_are_enforced(client: TestClient) -> None:
     files = {"customers": ("c.csv", CUSTOMERS.encode(), "text/csv")}
     assert client.post("/api/v1/customers/import", headers=agent, files=files).status_code == 403
     assert client.post("/api/v1/customers/import", headers=marketing, files=files).json() == {
-        "customers": 2, "holdings": 0,
+        "customers": 2,
+        "holdings": 0,
     }
     assert client.get("/api/v1/customers/C1", headers=agent).json()["name"] == "王芳"
     assert client.get("/api/v1/users", headers=agent).status_code == 403
@@ -88,23 +92,31 @@ def test_roles_are_enforced(client: TestClient) -> None:
     assert client.get("/api/v1/customers/export", headers=agent).status_code == 403
     assert client.get("/metrics", headers=agent).status_code == 403
     assert "voxdesk_http_requests" in client.get("/metrics", headers=admin).text
-    created = client.post("/api/v1/users", headers=admin,
-                          json={"username": "newbie", "password": PASSWORD, "roles": ["qa"]})
+    created = client.post(
+        "/api/v1/users", headers=admin, json={"username": "newbie", "password": PASSWORD, "roles": ["qa"]}
+    )
     assert created.status_code == 201
-    again = client.post("/api/v1/users", headers=admin,
-                        json={"username": "newbie", "password": PASSWORD, "roles": ["qa"]})
+    again = client.post(
+        "/api/v1/users", headers=admin, json={"username": "newbie", "password": PASSWORD, "roles": ["qa"]}
+    )
     assert again.status_code == 409
-    assert client.post("/api/v1/users", headers=admin,
-                       json={"username": "x", "password": PASSWORD, "roles": ["pilot"]}).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/users", headers=admin, json={"username": "x", "password": PASSWORD, "roles": ["pilot"]}
+        ).status_code
+        == 422
+    )
 
 
 def test_profile_reads_are_audited(client: TestClient) -> None:
     marketing, agent, compliance = token(client, "mia"), token(client, "ann"), token(client, "cora")
-    client.post("/api/v1/customers/import", headers=marketing,
-                files={"customers": ("c.csv", CUSTOMERS.encode(), "text/csv")})
+    client.post(
+        "/api/v1/customers/import", headers=marketing, files={"customers": ("c.csv", CUSTOMERS.encode(), "text/csv")}
+    )
     assert client.get("/api/v1/customers/C1", headers=agent).status_code == 200
-    assert [c["customer_id"] for c in client.get("/api/v1/customers/by-phone/+86 139 0013 9000",
-                                                 headers=agent).json()] == ["C2"]
+    assert [
+        c["customer_id"] for c in client.get("/api/v1/customers/by-phone/+86 139 0013 9000", headers=agent).json()
+    ] == ["C2"]
     log = client.get("/api/v1/audit", headers=compliance, params={"resource_type": "customer"}).json()
     reads = [(e["username"], e["action"], e["resource_id"]) for e in log]
     assert ("ann", "profile.read", "C1") in reads
@@ -116,14 +128,16 @@ def test_bad_input_gets_clear_errors(client: TestClient, container: Container) -
     admin = token(client, "boss")
     assert client.get("/api/v1/customers/NOPE", headers=admin).json()["code"] == "not_found"
     bad = CUSTOMERS + "C3,赵六,not-a-phone,gold,C2\n"
-    response = client.post("/api/v1/customers/import", headers=admin,
-                           files={"customers": ("c.csv", bad.encode(), "text/csv")})
+    response = client.post(
+        "/api/v1/customers/import", headers=admin, files={"customers": ("c.csv", bad.encode(), "text/csv")}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["rows"] == [{"row": 4, "column": "phones", "reason": "not a valid phone number"}]
     assert container.profiles.count() == 0
-    binary = client.post("/api/v1/customers/import", headers=admin,
-                         files={"customers": ("c.csv", b"\x00\x01\x02PK", "text/csv")})
+    binary = client.post(
+        "/api/v1/customers/import", headers=admin, files={"customers": ("c.csv", b"\x00\x01\x02PK", "text/csv")}
+    )
     assert binary.status_code == 400
     too_big = b"x" * (container.settings.server.max_upload_bytes + 1)
     big = client.post("/api/v1/customers/import", headers=admin, files={"customers": ("c.csv", too_big, "text/csv")})
@@ -138,8 +152,7 @@ def test_logout_revokes_token(client: TestClient) -> None:
 
 
 def test_cookie_session_needs_csrf_for_writes(client: TestClient) -> None:
-    login = client.post("/login", data={"username": "boss", "password": PASSWORD, "next": "/"},
-                        follow_redirects=False)
+    login = client.post("/login", data={"username": "boss", "password": PASSWORD, "next": "/"}, follow_redirects=False)
     assert login.status_code == 303 and "voxdesk_session" in login.cookies
     client.cookies.set("voxdesk_session", login.cookies["voxdesk_session"])
     assert client.get("/api/v1/users").status_code == 200

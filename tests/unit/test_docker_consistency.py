@@ -11,7 +11,19 @@ from voxdesk.settings import Settings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "profiles", "knowledge", "asr", "nlu", "telephony", "vision", "recommender", "qa", "agent", "voxdesk")
+PACKAGES = (
+    "core",
+    "profiles",
+    "knowledge",
+    "asr",
+    "nlu",
+    "telephony",
+    "vision",
+    "recommender",
+    "qa",
+    "agent",
+    "voxdesk",
+)
 
 
 def test_dockerfile_copies_every_package() -> None:
@@ -26,8 +38,12 @@ def test_compose_environment_is_valid_settings(monkeypatch: pytest.MonkeyPatch) 
     env = compose["services"]["app"]["environment"]
     for key, value in env.items():
         assert key.startswith("VOXDESK_")
-        monkeypatch.setenv(key, str(value).replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}", "pw").replace(
-            "${VOXDESK_AUTH_SESSION_SECRET:?set VOXDESK_AUTH_SESSION_SECRET (32+ chars)}", "k" * 40))
+        monkeypatch.setenv(
+            key,
+            str(value)
+            .replace("${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}", "pw")
+            .replace("${VOXDESK_AUTH_SESSION_SECRET:?set VOXDESK_AUTH_SESSION_SECRET (32+ chars)}", "k" * 40),
+        )
     settings = Settings(production=True)
     settings.check_production()
     assert settings.bus.backend == "redis"

@@ -8,7 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import ConfigError
-from core.events import EVENT_KINDS, CallEnded, FinalTranscript, IntentDetected, event_from_json, event_kind, event_to_json
+from core.events import (
+    EVENT_KINDS,
+    CallEnded,
+    FinalTranscript,
+    IntentDetected,
+    event_from_json,
+    event_kind,
+    event_to_json,
+)
 from voxdesk.settings import Settings, load_settings
 
 pytestmark = pytest.mark.unit
@@ -56,7 +64,9 @@ def test_production_refuses_defaults() -> None:
 
 def test_events_round_trip_and_are_immutable() -> None:
     events = [
-        FinalTranscript(call_id="call-1", leg="customer", text="我想查询信用卡额度", start_ms=120, end_ms=2300, lang="zh"),
+        FinalTranscript(
+            call_id="call-1", leg="customer", text="我想查询信用卡额度", start_ms=120, end_ms=2300, lang="zh"
+        ),
         IntentDetected(call_id="call-1", question_id=None, label="out_of_scope", score=0.2, text="hello"),
         CallEnded(call_id="call-1", duration_ms=65_000, cause="normal"),
     ]

@@ -38,7 +38,9 @@ AREAS: tuple[Area, ...] = (
     Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", ("marketing", "supervisor", "admin"), False),
     Area("qa", "Quality inspection", "质检", "/qa", ("qa", "supervisor", "compliance", "admin"), False),
     Area("marketing", "Precision marketing", "精准营销", "/marketing", ("marketing", "admin"), False),
-    Area("knowledge", "Knowledge and scripts", "知识库与话术", "/knowledge", ("compliance", "supervisor", "admin"), False),
+    Area(
+        "knowledge", "Knowledge and scripts", "知识库与话术", "/knowledge", ("compliance", "supervisor", "admin"), False
+    ),
     Area("vision", "Branch vision", "网点视觉", "/vision", ("branch", "admin"), False),
     Area("audit", "Audit log", "审计日志", "/audit", AUDIT_READERS, True),
     Area("users", "Users and roles", "用户与角色", "/users", USER_ADMINS, True),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -88,7 +88,7 @@ class AuthService:
         self,
         username: str,
         password: str,
-        roles: list[str] | tuple[str, ...],
+        roles: Sequence[str],
         *,
         display_name: str = "",
         must_change_password: bool = False,
@@ -128,7 +128,7 @@ class AuthService:
         with self._session() as s:
             return [_principal(r) for r in s.scalars(select(UserRow).order_by(UserRow.username))]
 
-    def set_roles(self, username: str, roles: list[str]) -> Principal:
+    def set_roles(self, username: str, roles: Sequence[str]) -> Principal:
         """Replace a user's roles."""
         checked = _check_roles(roles)
         with self._session(write=True) as s:
@@ -190,15 +190,24 @@ class AuthService:
             row.failed_logins, row.locked_until, row.last_login_at = 0, None, now
             return _principal(row)
 
-    def create_session(self, principal: Principal, *, kind: str = "session", ttl_s: int | None = None,
-                       label: str = "") -> str:
+    def create_session(
+        self, principal: Principal, *, kind: str = "session", ttl_s: int | None = None, label: str = ""
+    ) -> str:
         """Issue a token for ``principal``; returns the token (store it client-side; it is not kept here)."""
         token = secrets.token_urlsafe(32)
         now = self._clock.now()
         ttl = timedelta(seconds=ttl_s) if ttl_s is not None else self._ttl
         with self._session(write=True) as s:
-            s.add(SessionRow(token_hash=_digest(token), user_id=principal.user_id, kind=kind, label=label,
-                             created_at=now, expires_at=now + ttl))
+            s.add(
+                SessionRow(
+                    token_hash=_digest(token),
+                    user_id=principal.user_id,
+                    kind=kind,
+                    label=label,
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
         return token
 
     def resolve(self, token: str) -> Principal:
@@ -213,7 +222,7 @@ class AuthService:
             ).first()
             if found is None:
                 raise AuthenticationError("not logged in")
-            sess, user = found.tuple()
+            sess, user = found
             if sess.revoked or sess.expires_at <= self._clock.now() or not user.active:
                 raise AuthenticationError("session expired")
             return _principal(user)
@@ -225,15 +234,33 @@ class AuthService:
 
     # --- audit ---------------------------------------------------------------------------------------------
 
-    def audit(self, principal: Principal | None, action: str, resource_type: str, resource_id: str | None = None,
-              *, client: str | None = None, data: dict[str, Any] | None = None) -> None:
+    def audit(
+        self,
+        principal: Principal | None,
+        action: str,
+        resource_type: str,
+        resource_id: str | None = None,
+        *,
+        client: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
         """Record a sensitive action (a profile read, an export, an import, a recording played)."""
         with self._session(write=True) as s:
-            s.add(AuditRow(at=self._clock.now(), username=principal.username if principal else "-", action=action,
-                           resource_type=resource_type, resource_id=resource_id, client=client, data=data or {}))
+            s.add(
+                AuditRow(
+                    at=self._clock.now(),
+                    username=principal.username if principal else "-",
+                    action=action,
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    client=client,
+                    data=data or {},
+                )
+            )
 
-    def audit_entries(self, *, limit: int = 100, offset: int = 0, resource_type: str | None = None,
-                      resource_id: str | None = None) -> list[AuditEntry]:
+    def audit_entries(
+        self, *, limit: int = 100, offset: int = 0, resource_type: str | None = None, resource_id: str | None = None
+    ) -> list[AuditEntry]:
         """Newest audit records first."""
         query = select(AuditRow).order_by(AuditRow.id.desc()).offset(offset).limit(max(1, min(limit, 1000)))
         if resource_type:
@@ -241,8 +268,10 @@ class AuthService:
         if resource_id:
             query = query.where(AuditRow.resource_id == resource_id)
         with self._session() as s:
-            return [AuditEntry(r.id, r.at, r.username, r.action, r.resource_type, r.resource_id, r.client, r.data)
-                    for r in s.scalars(query)]
+            return [
+                AuditEntry(r.id, r.at, r.username, r.action, r.resource_type, r.resource_id, r.client, r.data)
+                for r in s.scalars(query)
+            ]
 
     # --- helpers -------------------------------------------------------------------------------------------
 
@@ -286,7 +315,7 @@ def _check_password(password: str) -> None:
         raise InvalidInputError(f"password must be {MIN_PASSWORD_LENGTH}-256 characters")
 
 
-def _check_roles(roles: list[str] | tuple[str, ...]) -> tuple[Role, ...]:
+def _check_roles(roles: Sequence[str]) -> tuple[Role, ...]:
     unknown = [r for r in roles if r not in ROLES]
     if unknown or not roles:
         raise InvalidInputError("roles must be a non-empty subset of " + ", ".join(ROLES))

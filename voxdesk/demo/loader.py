@@ -34,7 +34,5 @@ def load_demo(container: Container, *, force: bool = False) -> DemoLoadResult:
     container.catalog.upsert_many(products)
     demo = container.settings.demo
     customers_csv, holdings_csv = generate_customers(demo.customers, demo.seed)
-    result = import_customers(
-        container.profiles, customers_csv, holdings_csv, now=container.clock.now(), source="demo"
-    )
+    result = import_customers(container.profiles, customers_csv, holdings_csv, now=container.clock.now(), source="demo")
     return DemoLoadResult(len(products), result.customers, result.holdings)

@@ -57,19 +57,30 @@ async def create_user(body: UserIn, principal: Admin, container: ContainerDep, r
         lambda: container.auth.create_user(body.username, body.password, body.roles, display_name=body.display_name)
     )
     await run_in_threadpool(
-        container.auth.audit, principal, "user.create", "user", created.username, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "user.create",
+        "user",
+        created.username,
+        client=client_ip(request),
         data={"roles": list(created.roles)},
     )
     return _out(created)
 
 
 @router.put("/users/{username}/roles")
-async def set_roles(username: str, body: RolesIn, principal: Admin, container: ContainerDep,
-                    request: Request) -> UserOut:
+async def set_roles(
+    username: str, body: RolesIn, principal: Admin, container: ContainerDep, request: Request
+) -> UserOut:
     """Replace a user's roles."""
     updated = await run_in_threadpool(container.auth.set_roles, username, list(body.roles))
     await run_in_threadpool(
-        container.auth.audit, principal, "user.roles", "user", username, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "user.roles",
+        "user",
+        username,
+        client=client_ip(request),
         data={"roles": list(updated.roles)},
     )
     return _out(updated)

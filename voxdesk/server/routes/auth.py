@@ -18,7 +18,7 @@ class LoginBody(BaseModel):
 
 class TokenOut(BaseModel):
     token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in_s: int
     roles: list[str]
 

@@ -56,7 +56,12 @@ async def search_customers(
         container.profiles.search, text=q, tier=tier, branch_id=branch_id, tag=tag, offset=offset, limit=limit
     )
     await run_in_threadpool(
-        container.auth.audit, principal, "profile.search", "customer", None, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "profile.search",
+        "customer",
+        None,
+        client=client_ip(request),
         data={"results": len(page.items)},
     )
     return page
@@ -70,11 +75,14 @@ async def export(
     part: Annotated[str, Query(pattern="^(customers|holdings)$")] = "customers",
 ) -> Response:
     """Export all customers (or their holdings) as CSV in the import format. Audited."""
-    customers_csv, holdings_csv = await run_in_threadpool(
-        lambda: export_customers(container.profiles.iter_all())
-    )
+    customers_csv, holdings_csv = await run_in_threadpool(lambda: export_customers(container.profiles.iter_all()))
     await run_in_threadpool(
-        container.auth.audit, principal, "profile.export", "customer", None, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "profile.export",
+        "customer",
+        None,
+        client=client_ip(request),
         data={"part": part},
     )
     body = customers_csv if part == "customers" else holdings_csv
@@ -103,7 +111,12 @@ async def import_csv(
         )
     )
     await run_in_threadpool(
-        container.auth.audit, principal, "customers.import", "customer", None, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "customers.import",
+        "customer",
+        None,
+        client=client_ip(request),
         data={"customers": result.customers, "holdings": result.holdings},
     )
     return ImportOut(customers=result.customers, holdings=result.holdings)
@@ -115,7 +128,12 @@ async def by_phone(phone: str, principal: Reader, container: ContainerDep, reque
     found = await run_in_threadpool(container.profiles.find_by_phone, phone)
     for c in found:
         await run_in_threadpool(
-            container.auth.audit, principal, "profile.read", "customer", c.customer_id, client=client_ip(request),
+            container.auth.audit,
+            principal,
+            "profile.read",
+            "customer",
+            c.customer_id,
+            client=client_ip(request),
             data={"via": "phone"},
         )
     return found
@@ -149,7 +167,11 @@ async def get_timeline(
 
 @router.put("/{customer_id}/consents/{kind}")
 async def put_consent(
-    customer_id: str, kind: ConsentKind, body: ConsentBody, principal: Reader, container: ContainerDep,
+    customer_id: str,
+    kind: ConsentKind,
+    body: ConsentBody,
+    principal: Reader,
+    container: ContainerDep,
     request: Request,
 ) -> dict[str, object]:
     """Record a consent decision the customer made (any staff role may record it). Audited."""
@@ -157,7 +179,12 @@ async def put_consent(
         lambda: container.profiles.set_consent(customer_id, kind, body.granted, source=body.source)
     )
     await run_in_threadpool(
-        container.auth.audit, principal, "profile.consent", "customer", customer_id, client=client_ip(request),
+        container.auth.audit,
+        principal,
+        "profile.consent",
+        "customer",
+        customer_id,
+        client=client_ip(request),
         data={"kind": kind, "granted": body.granted},
     )
     return consent.model_dump(mode="json")

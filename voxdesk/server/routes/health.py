@@ -40,8 +40,10 @@ async def metrics(request: Request, container: ContainerDep) -> Response:
     """Prometheus metrics; needs the scrape token (``auth.metrics_token``) or a logged-in admin/supervisor."""
     token = container.settings.auth.metrics_token
     header = request.headers.get("authorization", "")
-    if token is not None and header.lower().startswith("bearer ") and hmac.compare_digest(
-        header[7:].strip(), token.get_secret_value()
+    if (
+        token is not None
+        and header.lower().startswith("bearer ")
+        and hmac.compare_digest(header[7:].strip(), token.get_secret_value())
     ):
         return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
     principal = await get_principal(request, container)

@@ -52,16 +52,28 @@ async def login_submit(
     try:
         principal = await run_in_threadpool(container.auth.authenticate, username, password)
     except AuthenticationError:
-        return _render(request, "login.html", None, status=401, error="Invalid username or password · 用户名或密码错误",
-                       next=_safe_next(next))
+        return _render(
+            request,
+            "login.html",
+            None,
+            status=401,
+            error="Invalid username or password · 用户名或密码错误",
+            next=_safe_next(next),
+        )
     token = await run_in_threadpool(container.auth.create_session, principal)
-    await run_in_threadpool(container.auth.audit, principal, "auth.login", "user", principal.username,
-                            client=client_ip(request))
+    await run_in_threadpool(
+        container.auth.audit, principal, "auth.login", "user", principal.username, client=client_ip(request)
+    )
     target = "/password" if principal.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=container.settings.auth.session_ttl_s, httponly=True, samesite="lax",
-        secure=container.settings.auth.cookie_secure, path="/",
+        SESSION_COOKIE,
+        token,
+        max_age=container.settings.auth.session_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=container.settings.auth.cookie_secure,
+        path="/",
     )
     return response
 
@@ -116,8 +128,15 @@ async def customers_page(
     page = await run_in_threadpool(
         lambda: container.profiles.search(text=q or None, tier=tier or None, offset=offset, limit=50)
     )
-    await run_in_threadpool(container.auth.audit, principal, "profile.search", "customer", None,
-                            client=client_ip(request), data={"results": len(page.items)})
+    await run_in_threadpool(
+        container.auth.audit,
+        principal,
+        "profile.search",
+        "customer",
+        None,
+        client=client_ip(request),
+        data={"results": len(page.items)},
+    )
     return _render(request, "customers.html", principal, page=page, q=q, tier=tier, tiers=TIERS)
 
 
@@ -131,42 +150,62 @@ async def customer_page(
     customer = await run_in_threadpool(container.profiles.get, customer_id)
     timeline = await run_in_threadpool(lambda: container.profiles.timeline(customer_id, limit=50))
     products = await run_in_threadpool(lambda: container.catalog.list(on_sale_only=False))
-    await run_in_threadpool(container.auth.audit, principal, "profile.read", "customer", customer_id,
-                            client=client_ip(request))
+    await run_in_threadpool(
+        container.auth.audit, principal, "profile.read", "customer", customer_id, client=client_ip(request)
+    )
     names = {p.product_id: f"{p.name_zh} · {p.name_en}" for p in products}
-    return _render(request, "customer.html", principal, c=customer, timeline=timeline, product_names=names,
-                   consent_kinds=CONSENT_KINDS)
+    return _render(
+        request,
+        "customer.html",
+        principal,
+        c=customer,
+        timeline=timeline,
+        product_names=names,
+        consent_kinds=CONSENT_KINDS,
+    )
 
 
 @router.get("/users", response_class=HTMLResponse)
-async def users_page(request: Request, principal: Annotated[Principal, require(*USER_ADMINS)],
-                     container: ContainerDep) -> Response:
+async def users_page(
+    request: Request, principal: Annotated[Principal, require(*USER_ADMINS)], container: ContainerDep
+) -> Response:
     users = await run_in_threadpool(container.auth.list_users)
     return _render(request, "users.html", principal, users=users, roles=ROLES)
 
 
 @router.post("/users")
-async def users_submit(request: Request, principal: Annotated[Principal, require(*USER_ADMINS)],
-                       container: ContainerDep) -> Response:
+async def users_submit(
+    request: Request, principal: Annotated[Principal, require(*USER_ADMINS)], container: ContainerDep
+) -> Response:
     form = await request.form()
     roles = [str(r) for r in form.getlist("roles")]
     try:
         created = await run_in_threadpool(
             lambda: container.auth.create_user(
-                str(form.get("username", "")), str(form.get("password", "")), roles,
+                str(form.get("username", "")),
+                str(form.get("password", "")),
+                roles,
                 display_name=str(form.get("display_name", "")),
             )
         )
     except VoxdeskError as exc:
         users = await run_in_threadpool(container.auth.list_users)
         return _render(request, "users.html", principal, status=400, users=users, roles=ROLES, error=exc.message)
-    await run_in_threadpool(container.auth.audit, principal, "user.create", "user", created.username,
-                            client=client_ip(request), data={"roles": list(created.roles)})
+    await run_in_threadpool(
+        container.auth.audit,
+        principal,
+        "user.create",
+        "user",
+        created.username,
+        client=client_ip(request),
+        data={"roles": list(created.roles)},
+    )
     return RedirectResponse("/users", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)
-async def audit_page(request: Request, principal: Annotated[Principal, require(*AUDIT_READERS)],
-                     container: ContainerDep) -> Response:
+async def audit_page(
+    request: Request, principal: Annotated[Principal, require(*AUDIT_READERS)], container: ContainerDep
+) -> Response:
     entries = await run_in_threadpool(lambda: container.auth.audit_entries(limit=200))
     return _render(request, "audit.html", principal, entries=entries)

@@ -59,7 +59,7 @@ def _settings() -> Settings:
 
 
 def _fail(exc: VoxdeskError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}")
+    err.print(f"error: {exc}", style="red", markup=False)
     raise typer.Exit(code=2)
 
 
@@ -151,9 +151,9 @@ def import_customers_cmd(
                 container.profiles, customers_text, holdings_text, now=container.clock.now(), source=f"cli:{file.name}"
             )
     except ImportRejectedError as exc:
-        err.print(f"[red]{exc.message}[/red]")
+        err.print(exc.message, style="red", markup=False)
         for row in exc.rows:
-            err.print(f"  row {row.row}" + (f" [{row.column}]" if row.column else "") + f": {row.reason}")
+            err.print(f"  row {row.row}" + (f" [{row.column}]" if row.column else "") + f": {row.reason}", markup=False)
         raise typer.Exit(code=2) from None
     except VoxdeskError as exc:
         _fail(exc)

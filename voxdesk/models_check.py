@@ -73,8 +73,8 @@ def render_reports(reports: Sequence[ModelReport], console: Console) -> None:
     """Print ``reports`` as a table (name, kind, status, detail, remedy) and a one-line summary."""
     table = Table(title="Voxdesk models", show_lines=False)
     table.add_column("model", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("status")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("status", no_wrap=True)
     table.add_column("detail", overflow="fold")
     table.add_column("remedy", overflow="fold")
     for r in reports:

@@ -64,7 +64,7 @@ class InMemoryEventBus(EventBus):
         if self._closed:
             raise closed_error()
         matching_kinds(kinds)
-        sub = InMemorySubscription(self, kinds, queue_size or self.queue_size)
+        sub = InMemorySubscription(self, kinds, self.queue_size if queue_size is None else queue_size)
         self._subscriptions.append(sub)
         return sub
 

@@ -156,6 +156,7 @@ class Subscription(ABC):
 
     async def _handed_out(self, token: object) -> None:
         """Called when an event leaves the buffer (hook for acknowledgements); does nothing by default."""
+        return None
 
 
 class EventBus(ABC):

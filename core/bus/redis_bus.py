@@ -22,7 +22,6 @@ they stop reading (backpressure) and other workers take the work.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -43,6 +42,7 @@ from core.bus.base import (
     closed_error,
     matching_kinds,
     not_started_error,
+    stop_task,
 )
 from core.errors import BusError
 from core.events import Event, event_from_json, event_kind, event_to_json
@@ -67,8 +67,9 @@ def _entries(response: object) -> list[_Entry]:
     out: list[_Entry] = []
     for key, rows in pairs:
         for row in rows:
-            entry_id, fields = row[0], row[1]
-            out.append((_as_bytes(key), _as_bytes(entry_id), fields))
+            # RESP2: row = (id, fields); RESP3: row = [(id, fields), ...]
+            for entry in row if row and isinstance(row[0], tuple | list) else (row,):
+                out.append((_as_bytes(key), _as_bytes(entry[0]), entry[1]))
     out.sort(key=lambda e: tuple(int(part) for part in e[1].split(b"-")))
     return out
 
@@ -106,7 +107,8 @@ class RedisSubscription(Subscription):
         Raises :class:`BusError` (retryable) when Redis does not answer within ``timeout_s`` (s).
         """
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
         except TimeoutError as exc:
             raise BusError("event bus subscription not ready in time", retryable=True, timeout_s=timeout_s) from exc
         if self._error is not None:
@@ -118,7 +120,7 @@ class RedisSubscription(Subscription):
         """Reader task (event-loop thread): position, then read until cancelled; retry on connection loss."""
         backoff = 0.05
         positioned = False
-        while True:
+        while not self._closed:
             try:
                 if not positioned:
                     await self._position()
@@ -212,9 +214,7 @@ class RedisSubscription(Subscription):
 
     async def _close_transport(self) -> None:
         self._ready.set()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)
         self._bus._forget(self)
 
 
@@ -222,7 +222,9 @@ class RedisEventBus(EventBus):
     """Event bus on Redis Streams (see the module docstring for layout and guarantees).
 
     ``url`` is ``BusSettings.redis_url``; ``stream_prefix`` and ``maxlen`` (entries, approximate) come from the
-    same settings. ``block_ms`` (ms) bounds each blocking read. All methods run on the event-loop thread.
+    same settings. ``block_ms`` (ms) bounds each blocking read; the socket timeout is ``block_ms`` plus
+    ``connect_timeout_s`` (s), so an idle subscription is never mistaken for a dead connection. All methods run
+    on the event-loop thread.
     """
 
     def __init__(
@@ -256,7 +258,11 @@ class RedisEventBus(EventBus):
             raise closed_error()
         if self._client is not None:
             return
-        client = aioredis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s)
+        client = aioredis.Redis.from_url(
+            self.url,
+            socket_connect_timeout=self.connect_timeout_s,
+            socket_timeout=self.block_ms / 1000 + self.connect_timeout_s,  # longer than a blocking read
+        )
         try:
             await client.ping()
         except (RedisError, OSError) as exc:

@@ -41,6 +41,7 @@ from core.bus.base import (
     closed_error,
     matching_kinds,
     not_started_error,
+    stop_task,
 )
 from core.errors import BusError
 from core.events import Event, event_from_json, event_kind, event_to_json
@@ -190,7 +191,8 @@ class ZmqSubscription(Subscription):
                 raise BusError("event bus subscription not ready in time", retryable=True, timeout_s=timeout_s)
             await self._bus._send_raw([self._probe_topic, b""])
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ready.wait(), min(interval, remaining))
+                async with asyncio.timeout(min(interval, remaining)):
+                    await self._ready.wait()
             interval = min(interval * 2, 0.1)
 
     async def _read(self) -> None:
@@ -233,9 +235,7 @@ class ZmqSubscription(Subscription):
         return event
 
     async def _close_transport(self) -> None:
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        await stop_task(self._reader)
         self._sock.close(linger=0)
         self._bus._forget(self)
 
@@ -285,7 +285,8 @@ class ZmqEventBus(EventBus):
         pub.connect(self.frontend)
         self._pub = pub
         try:
-            await asyncio.wait_for(pub.recv(), self.ready_timeout_s)
+            async with asyncio.timeout(self.ready_timeout_s):
+                await pub.recv()
         except TimeoutError as exc:
             await self._release()
             raise BusError("event bus proxy not reachable", retryable=True, timeout_s=self.ready_timeout_s) from exc
@@ -315,9 +316,7 @@ class ZmqEventBus(EventBus):
 
     async def _release(self) -> None:
         if self._drain is not None:
-            self._drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain
+            await stop_task(self._drain)
             self._drain = None
         if self._pub is not None:
             self._pub.close(linger=self.linger_ms)

@@ -25,7 +25,7 @@ import zmq
 import zmq.asyncio
 
 from core.bus import EventBus, Subscription
-from core.bus.redis_bus import RedisEventBus
+from core.bus.redis_bus import RedisEventBus, RedisSubscription
 from core.bus.zmq_bus import ZmqBusProxy, ZmqEventBus
 from core.errors import BusError
 from core.events import (
@@ -87,13 +87,14 @@ def redis_ok() -> bool:
     return _redis_reachable()
 
 
-def _redis_spec(redis_ok: bool) -> Iterator[BusSpec]:
+def _redis_spec(redis_ok: bool, *, resp3: bool = False) -> Iterator[BusSpec]:
     """A unique stream prefix on the real server; its keys are deleted afterwards."""
     if not redis_ok:
         pytest.skip(f"Redis not reachable at {REDIS_URL} (set VOXDESK_TEST_REDIS_URL)")
     prefix = f"voxdesk-test:{uuid.uuid4().hex}"
     try:
-        yield BusSpec("redis", prefix=prefix)
+        url = f"{REDIS_URL}?protocol=3" if resp3 else REDIS_URL
+        yield BusSpec("redis", redis_url=url, prefix=prefix)
     finally:
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{prefix}:*"))
@@ -112,11 +113,12 @@ def redis_spec(redis_ok: bool) -> Iterator[BusSpec]:
         "zmq-ipc",
         "zmq-tcp",
         pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("redis-resp3", marks=pytest.mark.redis),
     ]
 )
 def spec(request: pytest.FixtureRequest, tmp_path: Path, redis_ok: bool) -> Iterator[BusSpec]:
-    if request.param == "redis":
-        yield from _redis_spec(redis_ok)
+    if request.param.startswith("redis"):
+        yield from _redis_spec(redis_ok, resp3=request.param == "redis-resp3")
         return
     if request.param == "zmq-ipc":
         run = tmp_path / "run"  # does not exist yet: the proxy creates it
@@ -429,3 +431,28 @@ async def test_redis_consumer_group_shares_the_work(redis_spec: BusSpec) -> None
     finally:
         for bus in (publisher, worker_a, worker_b):
             await bus.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_subscription_resumes_after_a_dropped_connection(redis_spec: BusSpec) -> None:
+    bus = build_bus(redis_spec)
+    await bus.start()
+    assert isinstance(bus, RedisEventBus)
+    try:
+        sub = await ready(bus.subscribe("speech.partial"))
+        assert isinstance(sub, RedisSubscription)
+        await asyncio.sleep(0.05)  # the reader is blocked in XREAD on its own connection
+        admin = aioredis.Redis.from_url(redis_spec.redis_url)
+        for conn in list(bus._client.connection_pool._in_use_connections):  # type: ignore[union-attr]
+            host, port = conn._writer.get_extra_info("sockname")[:2]
+            await admin.client_kill_filter(_type=None, addr=f"{host}:{port}")  # only this test's connection
+        await admin.aclose()
+        sent = [partial(n) for n in range(3)]
+        for event in sent:
+            await bus.publish(event)
+        assert await take(sub, 3) == sent
+        assert sub.reconnects >= 1
+        async with asyncio.timeout(2):  # closing right after a read must not hang (redis-py cancel race)
+            await sub.aclose()
+    finally:
+        await bus.aclose()

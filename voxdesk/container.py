@@ -12,6 +12,7 @@ from knowledge.catalog import ProductCatalog
 from profiles.store import ProfileStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
+from voxdesk.outbox import EventOutbox
 from voxdesk.settings import Settings
 
 
@@ -25,6 +26,7 @@ class Container:
     profiles: ProfileStore
     catalog: ProductCatalog
     auth: AuthService
+    outbox: EventOutbox
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -37,11 +39,12 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     clock = clock or SystemClock()
     engine = make_engine(settings.database)
     sessions = make_sessions(engine)
+    outbox = EventOutbox()
     return Container(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        profiles=ProfileStore(sessions, clock=clock),
+        profiles=ProfileStore(sessions, clock=clock, on_change=outbox.put),
         catalog=ProductCatalog(sessions),
         auth=AuthService(
             sessions,
@@ -50,5 +53,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             max_failed_logins=settings.auth.max_failed_logins,
             lockout_s=settings.auth.lockout_s,
         ),
+        outbox=outbox,
         clock=clock,
     )

@@ -7,6 +7,7 @@ Runs in the main process on the main thread (signal handlers need it).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -140,8 +141,6 @@ class Supervisor:
         log.info("all children stopped")
 
     def _start(self, child: _Child) -> None:
-        import os
-
         env = {**os.environ, **(child.spec.env or {})}
         child.process = subprocess.Popen(list(child.spec.argv), env=env)  # noqa: S603 - our own argv
         child.started_at = self._clock()

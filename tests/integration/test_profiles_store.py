@@ -135,3 +135,9 @@ def test_search(container: Container) -> None:
     assert container.profiles.search(tier="private").total == 1
     page = container.profiles.search(limit=2)
     assert (page.total, len(page.items)) == (3, 2)
+
+
+def test_changes_are_handed_to_the_outbox(container: Container) -> None:
+    import_customers(container.profiles, GOOD, None, now=NOW)
+    container.profiles.set_consent("C1", "recording", False, source="ivr")
+    assert container.outbox.pending() == 4

@@ -6,8 +6,11 @@ other route requires a session or bearer token and checks roles.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
@@ -15,19 +18,43 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from core.errors import BusError
+from core.logging import get_logger
 from voxdesk.container import Container
+from voxdesk.registry import build_bus
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
 from voxdesk.server.routes import admin, auth, customers, health, pages
 
+log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def create_app(container: Container) -> FastAPI:
     """Build the app around an already wired container (the caller owns its lifetime)."""
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = build_bus(container.settings.bus)
+        try:
+            await bus.start()
+        except BusError:
+            log.warning("event bus unavailable; profile events stay queued", backend=container.settings.bus.backend)
+            yield
+            return
+        drain = asyncio.create_task(container.outbox.drain_forever(bus))
+        try:
+            yield
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+            await container.outbox.flush(bus)
+            await bus.aclose()
+
     app = FastAPI(
         title="Voxdesk",
+        lifespan=lifespan,
         version="1.0",
         docs_url=None,
         redoc_url=None,

@@ -6,12 +6,17 @@ application shell imports them all for Alembic. Engines and sessions are built i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from core.errors import StorageError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -46,3 +51,22 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@contextmanager
+def session_scope(sessions: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
+    """A session that commits on success when ``write``, rolls back on any error, always closes, and turns
+    database errors into :class:`core.errors.StorageError` (retryable)."""
+    session = sessions()
+    try:
+        yield session
+        if write:
+            session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        raise StorageError("database operation failed") from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -12,19 +12,19 @@ The tier and risk vocabularies repeat those of ``profiles.tiers`` on purpose: ``
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
-from core.errors import InvalidInputError, NotFoundError, StorageError
+from core.db import session_scope
+from core.errors import InvalidInputError, NotFoundError
 from core.ids import ProductId
 from knowledge.tables import ProductRow
 
@@ -285,22 +285,8 @@ class ProductCatalog:
         with self._session() as s:
             return s.scalar(select(func.count()).select_from(ProductRow)) or 0
 
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        """A session that commits on success (writes), rolls back on error, and wraps database errors."""
-        session = self._sessions()
-        try:
-            yield session
-            if write:
-                session.commit()
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError("database operation failed") from exc
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        return session_scope(self._sessions, write=write)
 
 
 def _same(row: ProductRow, p: Product) -> bool:

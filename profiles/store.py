@@ -6,16 +6,16 @@ each method opens its own session from the injected ``sessionmaker``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from core.clock import Clock, SystemClock
-from core.errors import NotFoundError, StorageError
+from core.db import session_scope
+from core.errors import NotFoundError
 from core.events import ProfileChanged
 from core.ids import CustomerId
 from profiles.models import (
@@ -312,22 +312,8 @@ class ProfileStore:
     def _write(self) -> AbstractContextManager[Session]:
         return self._session(write=True)
 
-    @contextmanager
-    def _session(self, *, write: bool) -> Iterator[Session]:
-        """A session that commits on success (writes), rolls back on error, and wraps database errors."""
-        session = self._sessions()
-        try:
-            yield session
-            if write:
-                session.commit()
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError("database operation failed") from exc
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        return session_scope(self._sessions, write=write)
 
     @staticmethod
     def _row(s: Session, customer_id: str) -> CustomerRow:

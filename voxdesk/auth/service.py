@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,10 +18,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
+from core.db import session_scope
 from core.errors import (
     AuthenticationError,
     ConflictError,
@@ -275,21 +276,8 @@ class AuthService:
 
     # --- helpers -------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        session = self._sessions()
-        try:
-            yield session
-            if write:
-                session.commit()
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError("database operation failed") from exc
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        return session_scope(self._sessions, write=write)
 
     @staticmethod
     def _user(s: Session, username: str) -> UserRow:

@@ -129,9 +129,22 @@ def test_admin_logs_in_with_chromium_and_sees_home(served: Served, tmp_path: Pat
         assert rows.count() == 50  # one page of the 200-customer demo bank
         rows.first.locator("a").click()
         assert page.locator("[data-testid=profile]").is_visible()
+        page.goto(served.base + "/customers/NO-SUCH-ID")
+        page.goto(served.base + "/customers?q=%2B8613800138000")
         page.click("[data-testid=logout]")
         page.wait_for_url(re.compile(r".*/login"))
         browser.close()
+    # No customer data in the logs: names and phone numbers of the demo bank never appear.
+    from voxdesk.demo.generate import generate_customers
+
+    customers_csv, _ = generate_customers(200, 20261122)
+    log = served.log.read_text()
+    for line in customers_csv.splitlines()[1:]:
+        fields = line.split(",")
+        name, phones = fields[1], fields[2]
+        assert name not in log
+        for phone in phones.split(";"):
+            assert re.sub(r"\D", "", phone)[-11:] not in re.sub(r"[ -]", "", log)
 
 
 def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Served) -> None:

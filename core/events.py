@@ -66,14 +66,26 @@ class CallTransferred(Event):
     reason: str = ""
 
 
+class LegConnected(Event):
+    """One leg of a call has media: the customer's leg, or the agent's leg of a bridged (assisted) call."""
+
+    kind: Literal["call.leg"] = "call.leg"
+    call_id: CallId
+    leg: Leg
+    remote_uri: str = ""
+    """SIP URI of the far end of this leg (masked in logs)."""
+
+
 class CallEnded(Event):
     """The call is over; ``duration_ms`` from answer (or offer, if never answered) to hangup."""
 
     kind: Literal["call.ended"] = "call.ended"
     call_id: CallId
     duration_ms: int
-    cause: str
-    """SIP-level cause, e.g. ``"normal"``, ``"busy"``, ``"no-answer"``, ``"failed"``."""
+    reason: Literal["normal", "busy", "no-answer", "declined", "cancelled", "failed", "shutdown"]
+    """Why it ended: normal hangup by either side, or why it never connected."""
+    sip_code: int | None = None
+    """Final SIP status code when one was received or sent (e.g. 200, 486, 480, 487, 603)."""
     recording_path: str | None = None
 
 
@@ -203,6 +215,7 @@ AnyEvent = Annotated[
     CallStarted
     | CallAnswered
     | CallTransferred
+    | LegConnected
     | CallEnded
     | DtmfReceived
     | SpeechStarted
@@ -223,6 +236,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "call.started",
     "call.answered",
     "call.transferred",
+    "call.leg",
     "call.ended",
     "call.dtmf",
     "speech.started",

@@ -93,6 +93,81 @@ class ModelSettings(BaseModel):
     threads: int = 2
 
 
+class AsrSettings(BaseModel):
+    """Speech recognition, live and batch."""
+
+    speech_workers: int = 1
+    """Speech worker processes started by ``voxdesk serve``; each call's streams go to one worker."""
+    speech_endpoint_template: str = "ipc://var/run/speech-{index}.sock"
+    """Where speech worker ``index`` receives audio (PULL); media workers connect to every one."""
+    vad: Literal["silero", "webrtc"] = "silero"
+    vad_threshold: float = 0.5
+    """Speech probability above which a frame counts as speech."""
+    endpoint_silence_ms: int = 600
+    """Silence after speech that ends an utterance (ms)."""
+    min_speech_ms: int = 250
+    """Shorter bursts are ignored (clicks, breaths) (ms)."""
+    max_utterance_ms: int = 20_000
+    """An utterance this long is finalised even without a pause (ms)."""
+    partial_interval_ms: int = 500
+    """Re-decode the utterance in progress about this often (ms); 0 turns partials off."""
+    live_beam_size: int = 1
+    batch_beam_size: int = 5
+    english_only_model: Literal["base", "tiny.en"] = "base"
+    """Model for lines whose language is ``en``; ``tiny.en`` is faster."""
+    zh_prompt: str = "以下是普通话的句子，关于银行业务。"
+    hotwords: list[str] = Field(
+        default_factory=lambda: ["信用卡", "储蓄卡", "理财", "基金", "贷款", "还款", "账单", "额度", "挂失", "转账"]
+    )
+    """Bank vocabulary given to the recogniser as hot words / prompt."""
+
+
+class LineSettings(BaseModel):
+    """A SIP line (a number callers dial, or the trunk of a campaign)."""
+
+    name: str
+    kind: Literal["navigator", "assisted", "outbound"]
+    number: str
+    """The called number / SIP user part that selects this line, e.g. ``"95500"``."""
+    lang: Literal["zh", "en", "auto"] = "zh"
+    skill_group: str = "general"
+    agent_uri: str | None = None
+    """For ``assisted`` lines: the SIP URI of the agent's softphone (or a Kamailio-registered agent)."""
+    disclosure_wav: Path | None = None
+    """Recording disclosure prompt played at answer (WAV, any rate); ``None`` plays nothing."""
+
+
+class TelephonySettings(BaseModel):
+    """SIP media workers and lines."""
+
+    media_workers: int = 1
+    sip_host: str = "127.0.0.1"
+    sip_port: int = 5060
+    """Port of media worker 0 (the embedded default front door); worker ``i`` listens on ``sip_port + i``
+    (with Kamailio in front, set ``sip_port`` to the first worker port, e.g. 5070)."""
+    rtp_port_start: int = 20000
+    max_calls_per_worker: int = 4
+    """pjsua2's compiled limit; an assisted call uses two slots (customer leg + agent leg)."""
+    ring_timeout_s: float = 30.0
+    """Outbound legs not answered within this are cancelled (s)."""
+    lines: list[LineSettings] = Field(
+        default_factory=lambda: [
+            LineSettings(name="navigator", kind="navigator", number="95500", lang="zh"),
+            LineSettings(name="navigator-en", kind="navigator", number="95501", lang="en"),
+            LineSettings(name="assisted", kind="assisted", number="95588", lang="zh", skill_group="cards"),
+        ]
+    )
+
+
+class RecordingSettings(BaseModel):
+    """Call recordings: stereo, customer left, agent/bot right."""
+
+    directory: Path = Path("var/recordings")
+    format: Literal["WAV", "FLAC"] = "WAV"
+    retention_days: int = 180
+    """Recordings older than this are deleted by the retention job (days); 0 keeps them forever."""
+
+
 class SupervisorSettings(BaseModel):
     """The process supervisor behind ``voxdesk serve``."""
 
@@ -132,6 +207,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     logging: LoggingSettings = LoggingSettings()
     models: ModelSettings = ModelSettings()
+    asr: AsrSettings = AsrSettings()
+    telephony: TelephonySettings = TelephonySettings()
+    recording: RecordingSettings = RecordingSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     demo: DemoSettings = DemoSettings()
 

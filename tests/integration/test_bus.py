@@ -196,7 +196,7 @@ def sample_events() -> list[Event]:
         ),
         ComplianceAlert(call_id=CALL, rule_id="forbidden.guarantee", severity="critical", message="no guarantees"),
         ProfileChanged(customer_id=CustomerId("C1"), change="tagged", fields=("tags",)),
-        CallEnded(call_id=CALL, duration_ms=65_000, cause="normal"),
+        CallEnded(call_id=CALL, duration_ms=65_000, reason="normal", sip_code=200),
     ]
 
 

@@ -58,7 +58,7 @@ async def test_round_trip_and_prefix_filtering() -> None:
         CallStarted(call_id=CALL, direction="inbound", line="95500"),
         SpeechStarted(call_id=CALL, leg="customer", start_ms=120),
         FinalTranscript(call_id=CALL, leg="customer", text="查询余额", start_ms=120, end_ms=900, lang="zh"),
-        CallEnded(call_id=CALL, duration_ms=3000, cause="normal"),
+        CallEnded(call_id=CALL, duration_ms=3000, reason="normal", sip_code=200),
     ]
     for event in events:
         await bus.publish(event)

@@ -68,7 +68,7 @@ def test_events_round_trip_and_are_immutable() -> None:
             call_id="call-1", leg="customer", text="我想查询信用卡额度", start_ms=120, end_ms=2300, lang="zh"
         ),
         IntentDetected(call_id="call-1", question_id=None, label="out_of_scope", score=0.2, text="hello"),
-        CallEnded(call_id="call-1", duration_ms=65_000, cause="normal"),
+        CallEnded(call_id="call-1", duration_ms=65_000, reason="normal", sip_code=200),
     ]
     for event in events:
         back = event_from_json(event_to_json(event))

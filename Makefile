@@ -8,7 +8,7 @@ VOXDESK := $(VENV)/bin/voxdesk
 STAMP := $(VENV)/.voxdesk-installed
 DEV_STAMP := $(VENV)/.voxdesk-dev-installed
 # System packages the test suite drives (installed with apt-get when missing and running as root).
-TEST_SYSTEM_PACKAGES := chromium chromium-driver
+TEST_SYSTEM_PACKAGES := chromium chromium-driver sip-tester baresip kamailio espeak-ng sox
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export VOXDESK_SHARED_DATA ?= $(abspath ../shared/data)

@@ -23,6 +23,7 @@ models_app = typer.Typer(help="Model files: check and provision (never downloads
 demo_app = typer.Typer(help="The fictional demo bank.", no_args_is_help=True)
 eval_app = typer.Typer(help="Accuracy evaluations on real data (print a table; --json adds one JSON line).")
 bench_app = typer.Typer(help="Speed benchmarks with real parts (print a table; --json adds one JSON line).")
+calls_app = typer.Typer(help="Recorded calls (every read is audited).", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (users_app, "users"),
@@ -32,6 +33,7 @@ for sub, name in (
     (demo_app, "demo"),
     (eval_app, "eval"),
     (bench_app, "bench"),
+    (calls_app, "calls"),
 ):
     app.add_typer(sub, name=name)
 
@@ -214,6 +216,87 @@ def demo_load(force: Annotated[bool, typer.Option(help="Load even if customers e
     container = build_container(settings)
     result = load_demo(container, force=force)
     console.print(result.describe())
+
+
+@calls_app.command("list")
+def calls_list(
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Most calls to show.")] = 20,
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer's calls.")] = None,
+) -> None:
+    """List recorded calls, newest first."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from voxdesk.container import build_container
+
+    container = build_container(_settings())
+    try:
+        page = container.calls.list(0, limit, customer_id=customer)
+        container.auth.audit(
+            None, "call.list", "call", None, client="cli", data={"results": len(page.items), "customer_id": customer}
+        )
+    except VoxdeskError as exc:
+        _fail(exc)
+    table = Table(title=f"calls: {len(page.items)} of {page.total}")
+    for column in ("call", "started (UTC)", "dir", "line", "caller", "customer", "duration", "end", "recording"):
+        table.add_column(column)
+    for c in page.items:
+        cells = (c.call_id, f"{c.started_at:%Y-%m-%d %H:%M:%S}", c.direction, c.line, c.caller_e164, c.customer_id)
+        ending = f"{c.end_reason} {c.sip_code or ''}".strip() if c.end_reason else "live"
+        more = (_ms(c.duration_ms), ending, "yes" if c.has_recording else "")
+        table.add_row(*(Text(v or "") for v in (*cells, *more)))
+    console.print(table)
+
+
+@calls_app.command("show")
+def calls_show(call_id: str) -> None:
+    """Show one call: facts, legs, transcript and DTMF digits."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from voxdesk.container import build_container
+
+    container = build_container(_settings())
+    try:
+        call = container.calls.detail(call_id)
+        container.auth.audit(None, "call.read", "call", call_id, client="cli")
+    except VoxdeskError as exc:
+        _fail(exc)
+    facts = Table(title=f"call {call.call_id}", show_header=False)
+    for name in ("direction", "line", "caller_e164", "customer_id", "campaign_id", "started_at", "answered_at",
+                 "ended_at", "duration_ms", "end_reason", "sip_code", "lang", "recording_path"):  # fmt: skip
+        value = getattr(call, name)
+        facts.add_row(name, Text("" if value is None else str(value)))
+    console.print(facts)
+    legs = Table(title="legs")
+    for column in ("leg", "remote", "connected (UTC)", "ended (UTC)"):
+        legs.add_column(column)
+    for leg in call.legs:
+        ended = f"{leg.ended_at:%H:%M:%S}" if leg.ended_at else ""
+        legs.add_row(leg.leg, Text(leg.remote_uri), f"{leg.connected_at:%H:%M:%S}", ended)
+    console.print(legs)
+    transcript = Table(title="transcript")
+    for column in ("at", "leg", "text"):
+        transcript.add_column(column)
+    for u in call.utterances:
+        transcript.add_row(f"{_ms(u.start_ms)}-{_ms(u.end_ms)}", u.leg, Text(u.text))
+    console.print(transcript)
+    if call.dtmf:
+        console.print("DTMF: " + " ".join(f"{d.digit}@{_ms(d.at_ms)}" for d in call.dtmf), markup=False)
+
+
+def _ms(value: int | None) -> str:
+    """Milliseconds as m:ss.s (empty for None)."""
+    if value is None:
+        return ""
+    minutes, ms = divmod(value, 60_000)
+    return f"{minutes}:{ms / 1000:04.1f}"
+
+
+# --- voxdesk eval asr (issue 3) ---------------------------------------------------------------------------------
+from voxdesk.evals.asr import register as _register_eval_asr  # noqa: E402
+
+_register_eval_asr(eval_app)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.clock import Clock, SystemClock
 from knowledge.catalog import ProductCatalog
 from profiles.store import ProfileStore
+from telephony.callstore import CallStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
 from voxdesk.outbox import EventOutbox
@@ -27,6 +28,7 @@ class Container:
     catalog: ProductCatalog
     auth: AuthService
     outbox: EventOutbox
+    calls: CallStore
     clock: Clock = field(default_factory=SystemClock)
 
     def close(self) -> None:
@@ -40,11 +42,17 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
     engine = make_engine(settings.database)
     sessions = make_sessions(engine)
     outbox = EventOutbox()
+    profiles = ProfileStore(sessions, clock=clock, on_change=outbox.put)
+
+    def caller_customer(caller: str) -> str | None:
+        """The first (most recently updated) customer with this phone number, for call set-up."""
+        return next((c.customer_id for c in profiles.find_by_phone(caller)), None)
+
     return Container(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        profiles=ProfileStore(sessions, clock=clock, on_change=outbox.put),
+        profiles=profiles,
         catalog=ProductCatalog(sessions),
         auth=AuthService(
             sessions,
@@ -54,5 +62,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
             lockout_s=settings.auth.lockout_s,
         ),
         outbox=outbox,
+        calls=CallStore(sessions, clock=clock, caller_lookup=caller_customer),
         clock=clock,
     )

@@ -44,6 +44,15 @@ def server_child(config_file: Path | None) -> ChildSpec:
     return ChildSpec("server", [sys.executable, "-m", "voxdesk.server.main"], env=env)
 
 
+def speech_children(settings: Settings, config_file: Path | None) -> list[ChildSpec]:
+    """One speech worker child per ``asr.speech_workers`` (each binds its own audio endpoint)."""
+    env = {"VOXDESK_CONFIG": str(config_file.resolve())} if config_file else {}
+    return [
+        ChildSpec(f"speech-{i}", [sys.executable, "-m", "voxdesk.speech_main", "--index", str(i)], env=env)
+        for i in range(settings.asr.speech_workers)
+    ]
+
+
 def run_serve(settings: Settings, *, config_file: Path | None, console: Console) -> None:
     """Run until SIGTERM/SIGINT. Raises :class:`core.errors.ConfigError` for unsafe production settings."""
     if settings.production:
@@ -58,7 +67,8 @@ def run_serve(settings: Settings, *, config_file: Path | None, console: Console)
 
         proxy = ZmqBusProxy(settings.bus.zmq_frontend, settings.bus.zmq_backend)
         proxy.start()
-    supervisor = Supervisor([server_child(config_file)], settings.supervisor)
+    children = [server_child(config_file), *speech_children(settings, config_file)]
+    supervisor = Supervisor(children, settings.supervisor)
     supervisor.install_signal_handlers()
     console.print(f"Voxdesk serving on http://{settings.server.host}:{settings.server.port}/  (Ctrl-C to stop)")
     try:

@@ -44,6 +44,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "VOXDESK_BUS_ZMQ_BACKEND": f"ipc://{tmp_path}/bus-out.sock",
         "VOXDESK_SERVER_PORT": str(port),
         "VOXDESK_LOGGING_JSON_LOGS": "true",
+        "VOXDESK_MODELS_CACHE_DIR": str(ROOT / "var" / "models"),
     }
     log = tmp_path / "serve.log"
     with log.open("w") as out:
@@ -151,14 +152,20 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
     import psutil
 
     parent = psutil.Process(served.process.pid)
-    children = parent.children()
-    assert len(children) == 1
-    children[0].kill()
+
+    def server_children() -> list[psutil.Process]:
+        return [p for p in parent.children() if "voxdesk.server.main" in " ".join(p.cmdline())]
+
+    names = {" ".join(p.cmdline()).split(" -m ")[-1].split()[0] for p in parent.children()}
+    assert names == {"voxdesk.server.main", "voxdesk.speech_main"}
+    first = server_children()
+    assert len(first) == 1
+    first[0].kill()
     deadline = time.monotonic() + 30
     new_pid = None
     while time.monotonic() < deadline:
-        kids = parent.children()
-        if kids and kids[0].pid != children[0].pid:
+        kids = server_children()
+        if kids and kids[0].pid != first[0].pid:
             try:
                 if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
                     new_pid = kids[0].pid
@@ -167,6 +174,8 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
                 pass
         time.sleep(0.3)
     assert new_pid is not None, served.log.read_text()
+    all_children = parent.children()
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=20) == 0
-    assert not psutil.pid_exists(new_pid) or psutil.Process(new_pid).status() == psutil.STATUS_ZOMBIE
+    for child in all_children:  # no leaked processes
+        assert not psutil.pid_exists(child.pid) or psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE

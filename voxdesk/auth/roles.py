@@ -16,6 +16,15 @@ PROFILE_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "marketing", "
 PROFILE_WRITERS: tuple[Role, ...] = ("marketing", "admin")
 USER_ADMINS: tuple[Role, ...] = ("admin",)
 AUDIT_READERS: tuple[Role, ...] = ("compliance", "admin")
+# Who may list and read call records with their transcripts and DTMF (every read is audited). Marketing and
+# branch staff work from profiles and campaign outcomes, not from conversations.
+CALL_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "compliance", "admin")
+# Who may play or download call recordings (audited as ``recording.read``): the people who review calls. Agents
+# read transcripts instead; a recording is the bank's evidence of the conversation.
+RECORDING_LISTENERS: tuple[Role, ...] = ("supervisor", "qa", "compliance", "admin")
+# Who may watch a call's live events (transcript, suggestions, alerts) over its websocket: the agent on the call
+# (assist panel) and supervisors monitoring it.
+LIVE_CALL_WATCHERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
 
 
 @dataclass(frozen=True)

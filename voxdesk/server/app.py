@@ -20,11 +20,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from core.errors import BusError
 from core.logging import get_logger
+from voxdesk.call_recorder import start_call_recorder
 from voxdesk.container import Container
 from voxdesk.registry import build_bus
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
-from voxdesk.server.routes import admin, auth, customers, health, pages
+from voxdesk.server.routes import admin, auth, calls, customers, health, pages
 
 log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -42,13 +43,20 @@ def create_app(container: Container) -> FastAPI:
             log.warning("event bus unavailable; profile events stay queued", backend=container.settings.bus.backend)
             yield
             return
-        drain = asyncio.create_task(container.outbox.drain_forever(bus))
+        app.state.bus = bus
+        tasks = [asyncio.create_task(container.outbox.drain_forever(bus))]
+        try:
+            tasks.append(await start_call_recorder(bus, container.calls))
+        except BusError:
+            log.error("call recorder could not subscribe; calls are not stored", backend=container.settings.bus.backend)
         try:
             yield
         finally:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
+            app.state.bus = None
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await container.outbox.flush(bus)
             await bus.aclose()
 
@@ -61,6 +69,7 @@ def create_app(container: Container) -> FastAPI:
         openapi_url=None,
     )
     app.state.container = container
+    app.state.bus = None  # the started event bus, set by the lifespan (websockets stream from it)
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
     requests = Counter("voxdesk_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
@@ -91,6 +100,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(customers.router)
+    app.include_router(calls.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -1,0 +1,318 @@
+"""Live transcription of one audio stream (one leg of one call): VAD → endpointing → partials and finals.
+
+A :class:`StreamingTranscriber` is synchronous and owned by one thread (the speech worker's inference thread; in
+tests, the test). Work is split in two phases so a worker can schedule it:
+
+1. :meth:`StreamingTranscriber.accept` — cheap: runs the VAD and the :class:`~asr.endpointer.Endpointer` over new
+   16 kHz PCM, returns :class:`~core.events.SpeechStarted` at once, queues a pending final for every utterance that
+   ended and notes when a partial is due;
+2. :meth:`~StreamingTranscriber.run_final` / :meth:`~StreamingTranscriber.run_partial` — expensive: one recogniser
+   pass each. Finals are never dropped; a partial is skipped (and counted) while the stream lags by more than
+   ``max_partial_lag_ms``, and one whose text is a repetition loop (a Whisper hallucination) is not emitted.
+
+**Lag** (:attr:`StreamingTranscriber.lag_ms`) is audio time received upstream (:meth:`note_received`) but not yet
+processed: not yet through the VAD, or inside an utterance whose final has been endpointed and not yet recognised
+(counted from where the endpoint was detected). Times in events are ms from the call's start: ``offset_ms`` is the
+call time of the stream's first sample.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from asr.base import SAMPLE_RATE_HZ, DecodeOptions, Recognizer, VoiceActivityDetector
+from asr.endpointer import EndpointConfig, Endpointer
+from core.errors import AudioFormatError, InvalidInputError
+from core.events import Event, FinalTranscript, Leg, PartialTranscript, SpeechStarted
+from core.ids import CallId
+
+_EMPTY = np.zeros(0, dtype=np.int16)
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """Live transcription settings (ms)."""
+
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    partial_interval_ms: int = 500
+    """Re-decode the utterance in progress about this often (audio time, the first one this long after the start is
+    confirmed); 0 turns partials off. The interval stretches to the last partial's compute time, so one stream's
+    partials never ask for more decoding than real time."""
+    max_partial_lag_ms: int = 1_000
+    """Partials are skipped while the stream lags by more than this."""
+
+    def __post_init__(self) -> None:
+        if self.partial_interval_ms < 0 or self.max_partial_lag_ms < 0:
+            raise InvalidInputError("partial_interval_ms and max_partial_lag_ms must not be negative")
+
+
+@dataclass(frozen=True)
+class _PendingFinal:
+    audio: npt.NDArray[np.int16]
+    start_ms: int
+    end_ms: int
+    detected_ms: int
+    """Call time at which the endpoint was decided (for the lag)."""
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream."""
+
+    utterances: int = 0
+    finals: int = 0
+    partials: int = 0
+    partials_skipped: int = 0
+
+
+class _AudioBuffer:
+    """Samples of one stream from index :attr:`start` on, appended in chunks and joined lazily."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self._chunks: list[npt.NDArray[np.int16]] = []
+        self.end = 0
+
+    def append(self, pcm: npt.NDArray[np.int16]) -> None:
+        if len(pcm):
+            self._chunks.append(pcm)
+            self.end += len(pcm)
+
+    def _joined(self) -> npt.NDArray[np.int16]:
+        if len(self._chunks) != 1:
+            self._chunks = [np.concatenate(self._chunks) if self._chunks else _EMPTY]
+        return self._chunks[0]
+
+    def cut(self, begin: int, end: int) -> npt.NDArray[np.int16]:
+        """A copy of samples ``[begin, end)`` (clipped to what is held)."""
+        data = self._joined()
+        lo, hi = max(begin, self.start) - self.start, min(end, self.end) - self.start
+        return data[lo:hi].copy() if hi > lo else _EMPTY
+
+    def trim(self, keep_from: int) -> None:
+        """Forget samples before ``keep_from``."""
+        if keep_from <= self.start:
+            return
+        data = self._joined()
+        drop = min(keep_from, self.end) - self.start
+        self._chunks = [data[drop:]]
+        self.start += drop
+
+
+def _looks_like_loop(text: str) -> bool:
+    """Whisper's hallucination test: text that compresses more than 2.4× is a repetition loop (``账单账单…``)."""
+    data = text.encode()
+    return len(data) >= 24 and len(data) / len(zlib.compress(data)) > 2.4
+
+
+class StreamingTranscriber:
+    """Partials and finals for one (call_id, leg) stream of 16 kHz mono PCM16; see the module doc.
+
+    ``vad`` belongs to this stream (it carries state). ``options`` are used for every pass (beam 1 for live).
+    Not thread-safe: one owner thread. Recogniser errors propagate from ``run_*`` (the pending item is consumed
+    first, so a failing utterance is not retried forever).
+    """
+
+    def __init__(
+        self,
+        call_id: CallId,
+        leg: Leg,
+        recognizer: Recognizer,
+        vad: VoiceActivityDetector,
+        *,
+        config: StreamingConfig | None = None,
+        options: DecodeOptions | None = None,
+        offset_ms: int = 0,
+    ) -> None:
+        self.call_id = call_id
+        self.leg: Leg = leg
+        self.config = config if config is not None else StreamingConfig()
+        self.options = options if options is not None else DecodeOptions(beam_size=1)
+        self.offset_ms = offset_ms
+        self.stats = StreamStats()
+        self._recognizer = recognizer
+        self._vad = vad
+        self._frame = SAMPLE_RATE_HZ * vad.frame_ms // 1000
+        if self._frame <= 0:
+            raise InvalidInputError("VAD frame length must be positive", frame_ms=vad.frame_ms)
+        self._endpointer = Endpointer(self.config.endpoint, SAMPLE_RATE_HZ)
+        self._buffer = _AudioBuffer()
+        self._vad_rest = _EMPTY
+        self._finals: deque[_PendingFinal] = deque()
+        self._last_partial = 0  # sample position of the last partial decision
+        self._partial_cost_samples = 0
+        self._received_ms = offset_ms
+
+    # --- time -----------------------------------------------------------------------------------------------
+
+    def _ms(self, samples: int) -> int:
+        return self.offset_ms + samples * 1000 // SAMPLE_RATE_HZ
+
+    @property
+    def accepted_ms(self) -> int:
+        """Call time (ms) of the end of the audio accepted so far."""
+        return self._ms(self._buffer.end)
+
+    @property
+    def processed_ms(self) -> int:
+        """Call time (ms) up to which everything is done: VAD'd, and every endpointed final recognised."""
+        vad_done = self._ms(self._endpointer.position)
+        return min(vad_done, self._finals[0].detected_ms) if self._finals else vad_done
+
+    def note_received(self, end_ms: int) -> None:
+        """Upstream has received audio up to call time ``end_ms`` (ms) for this stream (maybe not accepted yet)."""
+        self._received_ms = max(self._received_ms, end_ms)
+
+    @property
+    def lag_ms(self) -> int:
+        """Audio time received but not yet processed (ms, ≥ 0)."""
+        return max(0, max(self._received_ms, self.accepted_ms) - self.processed_ms)
+
+    # --- phase 1: cheap -------------------------------------------------------------------------------------
+
+    def accept(self, pcm16k: npt.NDArray[np.int16]) -> list[Event]:
+        """Take the next 16 kHz mono int16 samples; returns :class:`SpeechStarted` events (possibly none)."""
+        if pcm16k.dtype != np.int16 or pcm16k.ndim != 1:
+            raise AudioFormatError("Streaming audio must be mono int16 at 16 kHz.")
+        self._buffer.append(pcm16k)
+        data = np.concatenate([self._vad_rest, pcm16k]) if len(self._vad_rest) else pcm16k
+        usable = len(data) - len(data) % self._frame
+        out: list[Event] = []
+        for begin in range(0, usable, self._frame):
+            prob = self._vad.is_speech(data[begin : begin + self._frame])
+            for ev in self._endpointer.push(prob, self._frame):
+                if ev.kind == "start":
+                    self.stats.utterances += 1
+                    self._last_partial = ev.audio_end  # first partial one interval after the start is confirmed
+                    self._partial_cost_samples = 0
+                    out.append(SpeechStarted(call_id=self.call_id, leg=self.leg, start_ms=self._ms(ev.speech_start)))
+                elif ev.kind == "end":
+                    self._count_missed_partials(ev.audio_end)
+                    self._queue_final(ev.audio_start, ev.audio_end, ev.speech_start, ev.speech_end)
+        self._vad_rest = data[usable:].copy()
+        if not self._endpointer.in_utterance:
+            self._buffer.trim(self._endpointer.keep_from)
+        return out
+
+    def _queue_final(self, audio_start: int, audio_end: int, speech_start: int, speech_end: int) -> None:
+        audio = self._buffer.cut(audio_start, audio_end)
+        final = _PendingFinal(audio, self._ms(speech_start), self._ms(speech_end), self._ms(self._endpointer.position))
+        self._finals.append(final)
+
+    def flush(self) -> None:
+        """The stream ended: queue the final of the utterance in progress, if any (run it with :meth:`run_final`)."""
+        for ev in self._endpointer.flush():
+            self._count_missed_partials(ev.audio_end)
+            self._queue_final(ev.audio_start, ev.audio_end, ev.speech_start, ev.speech_end)
+        self._vad_rest = _EMPTY
+
+    # --- phase 2: expensive ---------------------------------------------------------------------------------
+
+    @property
+    def finals_pending(self) -> int:
+        """Endpointed utterances waiting for :meth:`run_final`."""
+        return len(self._finals)
+
+    @property
+    def oldest_final_ms(self) -> int | None:
+        """Call time (ms) at which the oldest pending final was endpointed, if any (for scheduling)."""
+        return self._finals[0].detected_ms if self._finals else None
+
+    def run_final(self) -> FinalTranscript | None:
+        """Recognise the oldest pending utterance; ``None`` when none is pending. Text may be empty (noise)."""
+        if not self._finals:
+            return None
+        final = self._finals.popleft()
+        result = self._recognizer.transcribe(final.audio, self.options)
+        self.stats.finals += 1
+        return FinalTranscript(
+            call_id=self.call_id,
+            leg=self.leg,
+            text=result.text.strip(),
+            start_ms=final.start_ms,
+            end_ms=final.end_ms,
+            lang=result.lang,
+            confidence=result.confidence,
+        )
+
+    @property
+    def partial_due(self) -> bool:
+        """Whether an utterance is in progress and a partial is due (by audio time since the last one)."""
+        interval = self._partial_interval()
+        if not interval or not self._endpointer.in_utterance:
+            return False
+        return self._endpointer.position - self._last_partial >= interval
+
+    def _partial_interval(self) -> int:
+        """Current partial interval in samples (0: partials off)."""
+        interval_ms = self.config.partial_interval_ms
+        if interval_ms <= 0:
+            return 0
+        return max(interval_ms * SAMPLE_RATE_HZ // 1000, self._partial_cost_samples)
+
+    def _count_missed_partials(self, position: int) -> None:
+        """Partial slots between the last partial and ``position`` that were never run count as skipped."""
+        interval = self._partial_interval()
+        if interval:
+            self.stats.partials_skipped += (position - self._last_partial) // interval
+            self._last_partial = position
+
+    def run_partial(self) -> PartialTranscript | None:
+        """Re-decode the utterance so far, when due. Returns ``None`` when not due, when skipped because the stream
+        lags by more than ``max_partial_lag_ms``, or when nothing was recognised yet. Partial slots that pass
+        without a partial (skipped for lag, or not run in time by the worker) are counted in
+        ``stats.partials_skipped``."""
+        if not self.partial_due:
+            return None
+        position = self._endpointer.position
+        interval = self._partial_interval()
+        self.stats.partials_skipped += (position - self._last_partial) // interval - 1
+        self._last_partial = position
+        if self.lag_ms > self.config.max_partial_lag_ms:
+            self.stats.partials_skipped += 1
+            return None
+        start = self._endpointer.keep_from
+        result = self._recognizer.transcribe(self._buffer.cut(start, position), self.options)
+        self._partial_cost_samples = int(result.compute_ms * SAMPLE_RATE_HZ / 1000)
+        text = result.text.strip()
+        if not text or _looks_like_loop(text):
+            return None
+        self.stats.partials += 1
+        speech_start = self._endpointer.speech_start
+        return PartialTranscript(
+            call_id=self.call_id,
+            leg=self.leg,
+            text=text,
+            start_ms=self._ms(speech_start),
+            end_ms=self._ms(position),
+            lang=result.lang,
+        )
+
+    # --- both phases ----------------------------------------------------------------------------------------
+
+    def feed(self, pcm16k: npt.NDArray[np.int16]) -> list[Event]:
+        """:meth:`accept`, then every pending final, then a partial if due: the events in order (single-thread use)."""
+        events = self.accept(pcm16k)
+        while self._finals:
+            final = self.run_final()
+            if final is not None:
+                events.append(final)
+        partial = self.run_partial()
+        if partial is not None:
+            events.append(partial)
+        return events
+
+    def finish(self) -> list[Event]:
+        """:meth:`flush`, then every pending final (end of stream, single-thread use)."""
+        self.flush()
+        events: list[Event] = []
+        while self._finals:
+            final = self.run_final()
+            if final is not None:
+                events.append(final)
+        return events

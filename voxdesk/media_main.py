@@ -1,0 +1,123 @@
+"""Entry point of a SIP media worker process: ``python -m voxdesk.media_main --index I``.
+
+Builds the settings (``$VOXDESK_CONFIG`` and ``VOXDESK_*``), the event bus and a
+:class:`telephony.pjsua_worker.PjsuaMediaWorker` listening on ``telephony.sip_port + I`` (RTP from
+``telephony.rtp_port_start + 100·I``), and runs until SIGTERM/SIGINT. The worker's threads hand events to the
+asyncio loop with ``call_soon_threadsafe``; one task publishes them in order. Shutdown hangs up every call,
+destroys pjsua2, closes the recordings, publishes the last ``CallEnded`` events and exits 0. Exits 1 when the
+worker cannot start and 2 when its pjsua thread dies (the supervisor restarts the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from core.bus.base import EventBus
+from core.errors import BusError, VoxdeskError
+from core.events import Event
+from core.logging import configure_logging, get_logger
+from telephony.lines import Line
+from telephony.pjsua_worker import PjsuaMediaWorker
+from voxdesk.registry import build_bus
+from voxdesk.settings import Settings, load_settings
+
+log = get_logger(__name__)
+
+RTP_PORTS_PER_WORKER = 100
+"""RTP/RTCP ports reserved for each media worker, from ``rtp_port_start + index * RTP_PORTS_PER_WORKER``."""
+
+
+def speech_endpoints(settings: Settings) -> list[str]:
+    """The PULL endpoints of every speech worker (``asr.speech_endpoint_template`` for each index)."""
+    template = settings.asr.speech_endpoint_template
+    return [template.format(index=i) for i in range(settings.asr.speech_workers)]
+
+
+def build_worker(settings: Settings, index: int, emit: Callable[[Event], None]) -> PjsuaMediaWorker:
+    """The media worker ``index`` as configured (not started). ``emit`` must be thread-safe."""
+    tel = settings.telephony
+    lines = [
+        Line(ln.name, ln.kind, ln.number, ln.lang, ln.agent_uri, ln.disclosure_wav) for ln in tel.lines
+    ]  # fmt: skip
+    return PjsuaMediaWorker(
+        sip_host=tel.sip_host,
+        sip_port=tel.sip_port + index,
+        rtp_port_start=tel.rtp_port_start + index * RTP_PORTS_PER_WORKER,
+        rtp_port_range=RTP_PORTS_PER_WORKER,
+        lines=lines,
+        speech_endpoints=speech_endpoints(settings),
+        recording_dir=settings.recording.directory,
+        recording_format=settings.recording.format,
+        emit=emit,
+        max_calls=tel.max_calls_per_worker,
+        ring_timeout_s=tel.ring_timeout_s,
+    )
+
+
+async def run(settings: Settings, index: int) -> int:
+    """Serve calls until SIGTERM/SIGINT; the process exit status."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def emit(event: Event) -> None:  # any worker thread
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # loop already closed: the process is exiting
+            log.warning("event dropped after shutdown", kind=getattr(event, "kind", "?"))
+
+    bus = build_bus(settings.bus)
+    await bus.start()
+    publisher = loop.create_task(_publish(bus, events), name="voxdesk-media-publish")
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    worker = build_worker(settings, index, emit)
+    status = 0
+    try:
+        try:
+            await asyncio.to_thread(worker.start)
+        except VoxdeskError:
+            log.exception("media worker could not start", index=index)
+            return 1
+        while not stop.is_set():
+            if worker.wait(0):
+                log.error("media worker pjsua thread died", index=index)
+                status = 2
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+        await asyncio.to_thread(worker.stop)
+    finally:
+        events.put_nowait(None)
+        await publisher
+        await bus.aclose()
+    log.info("media worker exited", index=index, status=status)
+    return status
+
+
+async def _publish(bus: EventBus, events: asyncio.Queue[Event | None]) -> None:
+    """Publish queued events in order until the ``None`` sentinel (event-loop task)."""
+    while (event := await events.get()) is not None:
+        try:
+            await bus.publish(event)
+        except BusError:
+            log.exception("event could not be published", kind=getattr(event, "kind", "?"))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse ``--index``, build settings and run; exits with :func:`run`'s status."""
+    parser = argparse.ArgumentParser(prog="voxdesk.media_main", description="Voxdesk SIP media worker")
+    parser.add_argument("--index", type=int, default=0, help="worker index: SIP port = telephony.sip_port + index")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.logging.level, settings.logging.json_logs, settings.logging.mask_pii)
+    sys.exit(asyncio.run(run(settings, args.index)))
+
+
+if __name__ == "__main__":
+    main()

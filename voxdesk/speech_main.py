@@ -1,0 +1,158 @@
+"""Entry point of a speech worker process: ``python -m voxdesk.speech_main --index N [--metrics-port P]``.
+
+Started by the supervisor behind ``voxdesk serve`` (one child per ``asr.speech_workers``). Reads the settings
+(``$VOXDESK_CONFIG`` and ``VOXDESK_*``), builds the event bus, the Whisper recogniser and the VAD chosen in
+``[asr]``, and runs :func:`asr.worker.run_speech_worker` on the main thread's event loop until SIGTERM/SIGINT
+(open streams are finalised first). With ``--metrics-port``, Prometheus metrics (lag, counters) are served on
+``127.0.0.1:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from asr.base import DecodeOptions, Recognizer, Transcription, VoiceActivityDetector
+from asr.endpointer import EndpointConfig
+from asr.streaming import StreamingConfig
+from asr.worker import DecodeDefaults, SpeechWorker, run_speech_worker
+from core.logging import configure_logging, get_logger
+from voxdesk.registry import build_bus
+from voxdesk.settings import AsrSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from asr.models import WhisperName
+
+log = get_logger(__name__)
+
+
+class LanguageRoutedRecognizer:
+    """A :class:`asr.base.Recognizer` that sends ``en`` streams to an English-only model (``asr.english_only_model``,
+    e.g. the faster tiny.en) and everything else (``zh``, ``auto``) to the multilingual one. Same thread rules as
+    the recognisers it wraps (the speech worker's inference thread)."""
+
+    def __init__(self, multilingual: Recognizer, english: Recognizer) -> None:
+        self.multilingual = multilingual
+        self.english = english
+
+    def transcribe(self, pcm16k: npt.NDArray[np.int16], options: DecodeOptions) -> Transcription:
+        """Recognise with the model for ``options.lang``."""
+        model = self.english if options.lang == "en" else self.multilingual
+        return model.transcribe(pcm16k, options)
+
+
+def build_recognizer(settings: Settings) -> Recognizer:
+    """The live recogniser: faster-whisper on ``models.whisper_model`` (assembled on first use), greedy, no
+    temperature fallback (latency matters more than rescuing a bad decode); ``en`` lines use
+    ``asr.english_only_model`` when it differs. Blocking (model load); raises ``ModelMissingError``."""
+    from asr.backends.faster_whisper import FasterWhisperRecognizer
+    from asr.models import whisper_model_path
+
+    def load(name: WhisperName) -> Recognizer:
+        return FasterWhisperRecognizer(
+            whisper_model_path(name, settings.models.cache_dir),
+            compute_type=settings.models.compute_type,
+            cpu_threads=settings.models.threads,
+            temperatures=(0.0,),
+            zh_prompt=settings.asr.zh_prompt,
+        )
+
+    main = load(settings.models.whisper_model)
+    if settings.asr.english_only_model == settings.models.whisper_model:
+        return main
+    return LanguageRoutedRecognizer(main, load(settings.asr.english_only_model))
+
+
+def build_vad_factory(asr: AsrSettings) -> Callable[[], VoiceActivityDetector]:
+    """A factory of per-stream detectors for ``asr.vad`` (``silero`` or ``webrtc``); checks it once now."""
+    from asr.vad import SileroVad, WebRtcVad
+
+    factory: Callable[[], VoiceActivityDetector] = SileroVad if asr.vad == "silero" else WebRtcVad
+    factory()  # fail at start-up, not on the first call, when the model or package is missing
+    return factory
+
+
+def streaming_config(asr: AsrSettings) -> StreamingConfig:
+    """Endpointing and partial settings from ``[asr]``."""
+    endpoint = EndpointConfig(
+        threshold=asr.vad_threshold,
+        min_speech_ms=asr.min_speech_ms,
+        endpoint_silence_ms=asr.endpoint_silence_ms,
+        max_utterance_ms=asr.max_utterance_ms,
+    )
+    return StreamingConfig(endpoint=endpoint, partial_interval_ms=asr.partial_interval_ms)
+
+
+def decode_defaults(asr: AsrSettings) -> DecodeDefaults:
+    """Beam, hot words and the Mandarin prompt for live decoding."""
+    return DecodeDefaults(beam_size=asr.live_beam_size, hotwords=tuple(asr.hotwords), zh_prompt=asr.zh_prompt)
+
+
+def _register_metrics(worker: SpeechWorker, port: int) -> None:
+    from prometheus_client import Gauge, start_http_server
+
+    labels = {"worker": str(worker.index)}
+    Gauge("voxdesk_speech_lag_ms", "Audio received but not yet processed (ms), worst stream", ["worker"]).labels(
+        **labels
+    ).set_function(lambda: worker.lag_ms)
+    counters = Gauge("voxdesk_speech_worker_total", "Speech worker counters since start", ["worker", "counter"])
+
+    def reader(name: str) -> Callable[[], float]:
+        return lambda: float(getattr(worker.stats, name))
+
+    for name in ("messages", "malformed", "finals", "partials", "partials_skipped", "errors", "publish_errors"):
+        counters.labels(worker=labels["worker"], counter=name).set_function(reader(name))
+    start_http_server(port, addr="127.0.0.1")
+
+
+async def serve(settings: Settings, index: int, *, metrics_port: int | None = None) -> None:
+    """Run speech worker ``index`` until SIGTERM/SIGINT (event loop of the main thread)."""
+    recognizer = await asyncio.to_thread(build_recognizer, settings)
+    vad_factory = build_vad_factory(settings.asr)
+    bus = build_bus(settings.bus)
+    await bus.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    def started(worker: SpeechWorker) -> None:
+        if metrics_port is not None:
+            _register_metrics(worker, metrics_port)
+
+    try:
+        stats = await run_speech_worker(
+            index,
+            endpoint_template=settings.asr.speech_endpoint_template,
+            bus=bus,
+            recognizer=recognizer,
+            vad_factory=vad_factory,
+            streaming=streaming_config(settings.asr),
+            decode=decode_defaults(settings.asr),
+            stop=stop,
+            on_started=started,
+        )
+        log.info("speech worker exiting", worker=index, finals=stats.finals, malformed=stats.malformed)
+    finally:
+        await bus.aclose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse ``--index`` / ``--metrics-port`` and serve."""
+    parser = argparse.ArgumentParser(prog="voxdesk.speech_main", description="Voxdesk speech worker")
+    parser.add_argument("--index", type=int, default=0, help="worker index (selects the PULL endpoint)")
+    parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.logging.level, settings.logging.json_logs, settings.logging.mask_pii)
+    asyncio.run(serve(settings, args.index, metrics_port=args.metrics_port))
+
+
+if __name__ == "__main__":
+    main()

@@ -154,7 +154,14 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
     parent = psutil.Process(served.process.pid)
 
     def server_children() -> list[psutil.Process]:
-        return [p for p in parent.children() if "voxdesk.server.main" in " ".join(p.cmdline())]
+        found = []
+        for p in parent.children():
+            try:
+                if "voxdesk.server.main" in " ".join(p.cmdline()):
+                    found.append(p)
+            except psutil.Error:  # a killed child not yet reaped
+                continue
+        return found
 
     names = {" ".join(p.cmdline()).split(" -m ")[-1].split()[0] for p in parent.children()}
     assert names == {"voxdesk.server.main", "voxdesk.speech_main"}

@@ -22,7 +22,7 @@ log = get_logger(__name__)
 
 __all__ = [
     "CallHandler", "VoxAccount", "VoxCall", "VoxEndpoint", "VoxLogWriter", "VoxPort",
-    "call_op", "create_account", "create_endpoint", "create_port", "frame_access", "pj",
+    "call_op", "create_account", "create_endpoint", "create_port", "error_text", "frame_access", "pj",
 ]  # fmt: skip
 
 LEFT, RIGHT = 0, 1
@@ -198,29 +198,33 @@ def create_endpoint(
     SIP transport on ``host:port``. Call on the thread that will poll. Keep the returned writer referenced."""
     ep = VoxEndpoint(handler)
     ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = False
-    cfg.uaConfig.maxCalls = max_calls
-    cfg.uaConfig.userAgent = "Voxdesk"
-    writer = VoxLogWriter()
-    cfg.logConfig.writer = writer
-    cfg.logConfig.decor = 0
-    cfg.logConfig.level = log_level
-    cfg.logConfig.consoleLevel = log_level
-    cfg.medConfig.clockRate = clock_rate_hz
-    cfg.medConfig.sndClockRate = clock_rate_hz
-    cfg.medConfig.noVad = True
-    cfg.medConfig.ecTailLen = 0
-    ep.libInit(cfg)
-    tcfg = pj.TransportConfig()
-    tcfg.port = port
-    tcfg.boundAddress = host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    ep.audDevManager().setNullDev()
-    for codec in ep.codecEnum2():
-        ep.codecSetPriority(codec.codecId, 200 if codec.codecId.startswith(_ALLOWED_CODECS) else 0)
-    ep.libStart()
+    try:
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = False
+        cfg.uaConfig.maxCalls = max_calls
+        cfg.uaConfig.userAgent = "Voxdesk"
+        writer = VoxLogWriter()
+        cfg.logConfig.writer = writer
+        cfg.logConfig.decor = 0
+        cfg.logConfig.level = log_level
+        cfg.logConfig.consoleLevel = log_level
+        cfg.medConfig.clockRate = clock_rate_hz
+        cfg.medConfig.sndClockRate = clock_rate_hz
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        ep.libInit(cfg)
+        tcfg = pj.TransportConfig()
+        tcfg.port = port
+        tcfg.boundAddress = host
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        ep.audDevManager().setNullDev()
+        for codec in ep.codecEnum2():
+            ep.codecSetPriority(codec.codecId, 200 if codec.codecId.startswith(_ALLOWED_CODECS) else 0)
+        ep.libStart()
+    except BaseException:
+        ep.libDestroy()  # on this (the creating) thread: pjlib must not be touched from an unregistered one
+        raise
     return ep, writer
 
 
@@ -237,6 +241,12 @@ def create_account(
     cfg.mediaConfig.transportConfig.boundAddress = host
     account.create(cfg, True)
     return account
+
+
+def error_text(exc: BaseException) -> str:
+    """A readable description of a pjsua2 ``Error`` (its ``title`` and ``reason``) or any other exception."""
+    title, reason = getattr(exc, "title", None), getattr(exc, "reason", None)
+    return f"{title}: {reason}" if title or reason else repr(exc)
 
 
 def call_op(status_code: int = 0) -> Any:

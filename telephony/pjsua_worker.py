@@ -99,6 +99,7 @@ class PjsuaMediaWorker:
         self._stopping = threading.Event()
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
+        self._start_reason = "timed out"
         self._thread: threading.Thread | None = None
         self._po: Any = None  # the telephony.pjsua_objects module, imported on the pjsua thread
         self._access: Any = None
@@ -128,7 +129,7 @@ class PjsuaMediaWorker:
             self._thread.join(timeout=timeout_s)
             self.sender.close()
             raise ConfigError(
-                "SIP media worker could not start", port=self.sip_port, reason=repr(self._start_error)
+                "SIP media worker could not start", port=self.sip_port, reason=self._start_reason
             ) from self._start_error
 
     def stop(self, timeout_s: float = 15.0) -> None:
@@ -150,6 +151,7 @@ class PjsuaMediaWorker:
     # --- pjsua thread ----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        ep: Any = None
         try:
             from telephony import pjsua_objects as po
 
@@ -164,7 +166,11 @@ class PjsuaMediaWorker:
                 rtp_port_start=self.rtp_port_start, rtp_port_range=self.rtp_port_range,
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - task root: reported to start() as ConfigError
-            self._start_error = exc
+            self._start_error = exc.with_traceback(None)  # frames would keep pjsua2 objects alive
+            self._start_reason = self._po.error_text(exc) if self._po is not None else repr(exc)
+            self._account = None
+            if ep is not None:
+                ep.libDestroy()
             self._ready.set()
             return
         self._ready.set()

@@ -70,12 +70,17 @@ async def run(settings: Settings, index: int) -> int:
         except RuntimeError:  # loop already closed: the process is exiting
             log.warning("event dropped after shutdown", kind=getattr(event, "kind", "?"))
 
-    bus = build_bus(settings.bus)
-    await bus.start()
-    publisher = loop.create_task(_publish(bus, events), name="voxdesk-media-publish")
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    bus = build_bus(settings.bus)
+    try:
+        await bus.start()
+    except BusError:
+        log.exception("event bus not reachable; media worker not started", index=index)
+        await bus.aclose()
+        return 1
+    publisher = loop.create_task(_publish(bus, events), name="voxdesk-media-publish")
     worker = build_worker(settings, index, emit)
     status = 0
     try:

@@ -44,13 +44,19 @@ def server_child(config_file: Path | None) -> ChildSpec:
     return ChildSpec("server", [sys.executable, "-m", "voxdesk.server.main"], env=env)
 
 
-def speech_children(settings: Settings, config_file: Path | None) -> list[ChildSpec]:
-    """One speech worker child per ``asr.speech_workers`` (each binds its own audio endpoint)."""
+def worker_children(settings: Settings, config_file: Path | None) -> list[ChildSpec]:
+    """One speech worker per ``asr.speech_workers`` (each binds its own audio endpoint) and one SIP media worker
+    per ``telephony.media_workers`` (worker ``i`` on ``telephony.sip_port + i``)."""
     env = {"VOXDESK_CONFIG": str(config_file.resolve())} if config_file else {}
-    return [
+    speech = [
         ChildSpec(f"speech-{i}", [sys.executable, "-m", "voxdesk.speech_main", "--index", str(i)], env=env)
         for i in range(settings.asr.speech_workers)
     ]
+    media = [
+        ChildSpec(f"media-{i}", [sys.executable, "-m", "voxdesk.media_main", "--index", str(i)], env=env)
+        for i in range(settings.telephony.media_workers)
+    ]
+    return speech + media
 
 
 def run_serve(settings: Settings, *, config_file: Path | None, console: Console) -> None:
@@ -67,10 +73,13 @@ def run_serve(settings: Settings, *, config_file: Path | None, console: Console)
 
         proxy = ZmqBusProxy(settings.bus.zmq_frontend, settings.bus.zmq_backend)
         proxy.start()
-    children = [server_child(config_file), *speech_children(settings, config_file)]
+    children = [server_child(config_file), *worker_children(settings, config_file)]
     supervisor = Supervisor(children, settings.supervisor)
     supervisor.install_signal_handlers()
-    console.print(f"Voxdesk serving on http://{settings.server.host}:{settings.server.port}/  (Ctrl-C to stop)")
+    console.print(
+        f"Voxdesk serving on http://{settings.server.host}:{settings.server.port}/ and "
+        f"sip:{settings.telephony.sip_host}:{settings.telephony.sip_port} (Ctrl-C to stop)"
+    )
     try:
         supervisor.run()
     finally:

@@ -28,17 +28,17 @@ import soundfile as sf
 import zmq
 
 from core.bus.zmq_bus import ZmqBusProxy
-from core.events import CallEnded, Event, event_from_json
+from core.events import CallEnded, Event, event_from_json, event_kind
 from core.media import AudioChunk, MediaMessage, StreamEnd, StreamStart, decode_media
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip]
 
 ROOT = Path(__file__).resolve().parents[2]
-SIPP = shutil.which("sipp")
+SIPP = shutil.which("sipp") or ""
 PCAPS = Path("/usr/share/sip-tester")
 G711A = PCAPS / "g711a.pcap"
 
-if SIPP is None or not G711A.is_file():
+if not SIPP or not G711A.is_file():
     pytest.skip("sipp with its pcaps is not installed (apt-get install sip-tester)", allow_module_level=True)
 pytest.importorskip("pjsua2", reason="pjsua2-python is not installed (the telephony extra)")
 
@@ -195,10 +195,10 @@ class Harness:
             if predicate(self.events):  # type: ignore[operator]
                 return list(self.events)
             time.sleep(0.05)
-        raise AssertionError(f"events not seen in time: {[e.kind for e in self.events]}\n{self.log_tail()}")
+        raise AssertionError(f"events not seen in time: {[event_kind(e) for e in self.events]}\n{self.log_tail()}")
 
     def of(self, kind: str) -> list[Event]:
-        return [e for e in self.events if getattr(e, "kind", "") == kind]
+        return [e for e in self.events if event_kind(e) == kind]
 
     def log_tail(self) -> str:
         return "\n".join(self.stderr[-40:])
@@ -317,7 +317,7 @@ def test_call_is_answered_streamed_recorded_and_reports_dtmf(worker_factory: obj
     h.sipp(scenario_call(digits=("1", "5", "#")), "call")
     h.wait_events(lambda ev: any(isinstance(e, CallEnded) for e in ev))
 
-    kinds = [e.kind for e in h.events]
+    kinds = [event_kind(e) for e in h.events]
     assert kinds[:3] == ["call.started", "call.answered", "call.leg"] or kinds[:3] == [
         "call.started", "call.leg", "call.answered",
     ], kinds  # fmt: skip
@@ -589,7 +589,7 @@ def test_assisted_call_whose_agent_does_not_answer_is_cancelled(worker_factory: 
 
 # --- Kamailio in front of two media workers ------------------------------------------------------------------
 
-KAMAILIO = shutil.which("kamailio") or (shutil.which("kamailio", path="/usr/sbin:/sbin"))
+KAMAILIO = shutil.which("kamailio") or shutil.which("kamailio", path="/usr/sbin:/sbin") or ""
 KAMAILIO_CFG = ROOT / "telephony" / "kamailio" / "kamailio.cfg"
 
 
@@ -608,7 +608,7 @@ def _routed(scenario: str) -> str:
 @pytest.fixture
 def kamailio(tmp_path: Path) -> Iterator[object]:
     """``start(worker_ports) -> port``: Kamailio with the project's config on a free port; stopped afterwards."""
-    if KAMAILIO is None:
+    if not KAMAILIO:
         pytest.skip("kamailio is not installed (apt-get install kamailio)")
     procs: list[subprocess.Popen[str]] = []
 

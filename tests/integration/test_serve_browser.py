@@ -43,6 +43,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "VOXDESK_BUS_ZMQ_FRONTEND": f"ipc://{tmp_path}/bus-in.sock",
         "VOXDESK_BUS_ZMQ_BACKEND": f"ipc://{tmp_path}/bus-out.sock",
         "VOXDESK_SERVER_PORT": str(port),
+        "VOXDESK_TELEPHONY_SIP_PORT": str(free_port()),
+        "VOXDESK_TELEPHONY_RTP_PORT_START": str(30000 + port % 1000 * 20),
         "VOXDESK_LOGGING_JSON_LOGS": "true",
         "VOXDESK_MODELS_CACHE_DIR": str(ROOT / "var" / "models"),
     }
@@ -164,7 +166,7 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
         return found
 
     names = {" ".join(p.cmdline()).split(" -m ")[-1].split()[0] for p in parent.children()}
-    assert names == {"voxdesk.server.main", "voxdesk.speech_main"}
+    assert names == {"voxdesk.server.main", "voxdesk.speech_main", "voxdesk.media_main"}
     first = server_children()
     assert len(first) == 1
     first[0].kill()

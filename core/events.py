@@ -76,6 +76,18 @@ class LegConnected(Event):
     """SIP URI of the far end of this leg (masked in logs)."""
 
 
+class RecordingSaved(Event):
+    """A call's stereo recording is closed (customer left, agent/bot right); sent just before ``CallEnded``."""
+
+    kind: Literal["call.recording"] = "call.recording"
+    call_id: CallId
+    path: str
+    sha256: str
+    """Hex SHA-256 of the file's bytes."""
+    duration_ms: int
+    size_bytes: int
+
+
 class CallEnded(Event):
     """The call is over; ``duration_ms`` from answer (or offer, if never answered) to hangup."""
 
@@ -216,6 +228,7 @@ AnyEvent = Annotated[
     | CallAnswered
     | CallTransferred
     | LegConnected
+    | RecordingSaved
     | CallEnded
     | DtmfReceived
     | SpeechStarted
@@ -237,6 +250,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "call.answered",
     "call.transferred",
     "call.leg",
+    "call.recording",
     "call.ended",
     "call.dtmf",
     "speech.started",

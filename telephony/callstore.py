@@ -23,7 +23,16 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from core.clock import Clock, SystemClock
 from core.db import session_scope
 from core.errors import InvalidInputError, NotFoundError, StorageError, VoxdeskError
-from core.events import CallAnswered, CallEnded, CallStarted, DtmfReceived, Event, FinalTranscript, LegConnected
+from core.events import (
+    CallAnswered,
+    CallEnded,
+    CallStarted,
+    DtmfReceived,
+    Event,
+    FinalTranscript,
+    LegConnected,
+    RecordingSaved,
+)
 from core.ids import CallId, CampaignId, CustomerId
 from core.logging import get_logger
 from telephony.models import Call, CallDetail, CallLeg, CallPage, DtmfDigit, Utterance
@@ -90,6 +99,11 @@ class CallStore:
             return self._update(event.call_id, lambda s, row: _apply_final(s, row, event, now))
         if isinstance(event, CallEnded):
             return self._update(event.call_id, lambda s, row: _apply_ended(row, event))
+        if isinstance(event, RecordingSaved):
+            if (self.get(event.call_id).recording_sha256 or "") == event.sha256:
+                return False
+            self.set_recording(event.call_id, event.path, event.sha256, event.duration_ms)
+            return True
         return False
 
     def _started(self, event: CallStarted, media_worker: str | None) -> bool:

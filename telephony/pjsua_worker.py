@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
-from core.events import CallAnswered, CallEnded, CallStarted, DtmfReceived, Event, LegConnected
+from core.events import CallAnswered, CallEnded, CallStarted, DtmfReceived, Event, LegConnected, RecordingSaved
 from core.ids import new_call_id
 from core.logging import get_logger
 from telephony import lines as sip
@@ -321,6 +321,13 @@ class PjsuaMediaWorker:
         call_id = leg.call_id
 
         def finish(recording: RecordingInfo | None) -> None:  # media sender thread
+            if recording is not None:
+                self._emit(
+                    RecordingSaved(
+                        call_id=call_id, path=str(recording.path), sha256=recording.sha256,
+                        duration_ms=recording.duration_ms, size_bytes=recording.size_bytes,
+                    )
+                )  # fmt: skip
             self._emit(
                 CallEnded(
                     call_id=call_id, duration_ms=duration_ms, reason=reason, sip_code=sip_code,

@@ -252,3 +252,26 @@ def test_cli_lists_and_shows_calls(store: CallStore, container: Container, tmp_p
     assert voxdesk("show", "nope").returncode == 2
     reads = [(e.action, e.resource_id) for e in container.auth.audit_entries(resource_type="call")]
     assert ("call.read", "call-cli") in reads and ("call.list", None) in reads
+
+
+def test_recording_saved_event_records_path_checksum_and_duration(container: Container) -> None:
+    from core.events import RecordingSaved
+
+    store = container.calls
+    for event in scripted_call("call-rec"):
+        store.apply(event)
+    saved = RecordingSaved(
+        call_id=CallId("call-rec"),
+        path="var/recordings/2026-11-22/call-rec.wav",
+        sha256="cd" * 32,
+        duration_ms=42_000,
+        size_bytes=672_044,
+    )
+    assert store.apply(saved)
+    assert not store.apply(saved)  # idempotent
+    call = store.get("call-rec")
+    assert (call.recording_path, call.recording_sha256, call.recording_duration_ms) == (
+        "var/recordings/2026-11-22/call-rec.wav",
+        "cd" * 32,
+        42_000,
+    )

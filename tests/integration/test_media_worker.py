@@ -360,6 +360,10 @@ def test_call_is_answered_streamed_recorded_and_reports_dtmf(worker_factory: obj
     sidecar = json.loads(path.with_name(path.name + ".json").read_text())
     assert sidecar["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert sidecar["call_id"] == call_id and abs(sidecar["duration_ms"] - len(data) / 8) <= 1
+    saved = h.of("call.recording")
+    assert len(saved) == 1 and kinds.index("call.recording") < kinds.index("call.ended")
+    assert saved[0].sha256 == sidecar["sha256"] and saved[0].path == str(path)  # type: ignore[attr-defined]
+    assert saved[0].duration_ms == sidecar["duration_ms"]  # type: ignore[attr-defined]
 
 
 def test_fifth_concurrent_call_gets_busy_here(worker_factory: object) -> None:

@@ -23,6 +23,7 @@ from core.logging import get_logger
 from voxdesk.call_recorder import start_call_recorder
 from voxdesk.container import Container
 from voxdesk.registry import build_bus
+from voxdesk.retention import retention_loop
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
 from voxdesk.server.routes import admin, auth, calls, customers, health, pages
@@ -44,7 +45,10 @@ def create_app(container: Container) -> FastAPI:
             yield
             return
         app.state.bus = bus
-        tasks = [asyncio.create_task(container.outbox.drain_forever(bus))]
+        tasks = [
+            asyncio.create_task(container.outbox.drain_forever(bus)),
+            asyncio.create_task(retention_loop(container)),
+        ]
         try:
             tasks.append(await start_call_recorder(bus, container.calls))
         except BusError:

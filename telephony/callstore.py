@@ -51,6 +51,7 @@ STORED_EVENTS: tuple[type[Event], ...] = (
     LegConnected,
     DtmfReceived,
     FinalTranscript,
+    RecordingSaved,
     CallEnded,
 )
 """The event types :meth:`CallStore.apply` records; every other event is ignored (partials, speech starts, …)."""

@@ -218,6 +218,24 @@ def demo_load(force: Annotated[bool, typer.Option(help="Load even if customers e
     console.print(result.describe())
 
 
+@demo_app.command("call")
+def demo_call(
+    line: Annotated[str, typer.Option(help="Line name from telephony.lines (navigator, navigator-en, assisted).")],
+    wav: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="Audio to play (any rate).")] = None,
+    host: Annotated[str | None, typer.Option(help="SIP host (default telephony.sip_host).")] = None,
+    port: Annotated[int | None, typer.Option(help="SIP port (default telephony.sip_port).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the final transcripts.")] = 45.0,
+) -> None:
+    """Place a real SIP call (baresip) into the running server and print the call's stored final transcripts."""
+    from voxdesk.demo.call import DemoCallError, run_demo_call
+
+    try:
+        run_demo_call(_settings(), line, wav=wav, host=host, port=port, transcript_timeout_s=timeout, console=console)
+    except DemoCallError as exc:
+        err.print(f"error: {exc}", style="red", markup=False)
+        raise typer.Exit(code=exc.code) from None
+
+
 @calls_app.command("list")
 def calls_list(
     limit: Annotated[int, typer.Option(min=1, max=500, help="Most calls to show.")] = 20,

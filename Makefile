@@ -7,8 +7,10 @@ PIP := $(PY) -m pip
 VOXDESK := $(VENV)/bin/voxdesk
 STAMP := $(VENV)/.voxdesk-installed
 DEV_STAMP := $(VENV)/.voxdesk-dev-installed
-# System packages the test suite drives (installed with apt-get when missing and running as root).
-TEST_SYSTEM_PACKAGES := chromium chromium-driver sip-tester baresip kamailio espeak-ng sox
+# System packages (installed with apt-get when missing and running as root): what `voxdesk demo call` uses, and
+# what the test suite drives.
+RUN_SYSTEM_PACKAGES := baresip espeak-ng
+TEST_SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium chromium-driver sip-tester kamailio sox
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export VOXDESK_SHARED_DATA ?= $(abspath ../shared/data)
@@ -20,6 +22,7 @@ help:
 	@echo "make test  - set up (incl. system packages) and run linters, type checks and the whole test suite"
 
 run: setup provision
+	@$(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES="$(RUN_SYSTEM_PACKAGES)" SYSTEM_PACKAGES_OPTIONAL=1
 	$(VOXDESK) serve
 
 test: setup-dev system-packages provision lint typecheck imports
@@ -46,11 +49,13 @@ setup: $(STAMP)
 
 setup-dev: $(DEV_STAMP)
 
+SYSTEM_PACKAGES ?= $(TEST_SYSTEM_PACKAGES)
 system-packages:
-	@missing=""; for p in $(TEST_SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing system packages:$$missing (run as root or install them: apt-get install$$missing)"; exit 1; fi; \
+	  else echo "missing system packages:$$missing (run as root or install them: apt-get install$$missing)"; \
+	    [ -n "$(SYSTEM_PACKAGES_OPTIONAL)" ] || exit 1; fi; \
 	fi
 
 provision: setup

@@ -6,13 +6,17 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
-from core.errors import ImportRejectedError, VoxdeskError
+from core.errors import ConfigError, ImportRejectedError, StorageError, VoxdeskError
 from voxdesk.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from voxdesk.container import Container
 
 app = typer.Typer(help="Voxdesk: self-hosted contact-center AI for banks.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -60,7 +64,26 @@ def _settings() -> Settings:
     return settings
 
 
-def _fail(exc: VoxdeskError) -> typer.Exit:
+def _container(settings: Settings | None = None) -> Container:
+    """The wired application on a database that is migrated to the newest revision (else exit 2 with a remedy)."""
+    from voxdesk.container import build_container
+    from voxdesk.db import current_revision, head_revision
+
+    container = build_container(settings or _settings())
+    try:
+        current = current_revision(container.engine)
+    except SQLAlchemyError:
+        _fail(StorageError("database unreachable: check database.url"))
+    if current != head_revision():
+        _fail(
+            ConfigError(
+                f"database is at revision {current}, the code needs {head_revision()}: run `voxdesk db upgrade`"
+            )
+        )
+    return container
+
+
+def _fail(exc: VoxdeskError) -> NoReturn:
     err.print(f"error: {exc}", style="red", markup=False)
     raise typer.Exit(code=2)
 
@@ -113,10 +136,9 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
 ) -> None:
     """Add a user; the password is asked for (or read from stdin), never taken as an argument."""
-    from voxdesk.container import build_container
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else getpass.getpass("password: ")
-    container = build_container(_settings())
+    container = _container()
     try:
         user = container.auth.create_user(username, password, role, display_name=display_name)
     except VoxdeskError as exc:
@@ -127,9 +149,8 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List users and their roles."""
-    from voxdesk.container import build_container
 
-    for user in build_container(_settings()).auth.list_users():
+    for user in _container().auth.list_users():
         console.print(f"{user.username:20} {', '.join(user.roles)}")
 
 
@@ -140,10 +161,9 @@ def import_customers_cmd(
 ) -> None:
     """Import customers (and holdings). Nothing is written if any row is bad; every bad row is named."""
     from profiles.importer import decode_csv, import_customers
-    from voxdesk.container import build_container
 
     settings = _settings()
-    container = build_container(settings)
+    container = _container(settings)
     limit = settings.server.max_upload_bytes
     try:
         customers_text = decode_csv(file.read_bytes(), max_bytes=limit)
@@ -174,9 +194,8 @@ def import_customers_cmd(
 def export_customers_cmd(out_dir: Annotated[Path, typer.Argument(file_okay=False)]) -> None:
     """Write customers.csv and holdings.csv (the import format) into OUT_DIR."""
     from profiles.importer import export_customers
-    from voxdesk.container import build_container
 
-    container = build_container(_settings())
+    container = _container()
     customers_csv, holdings_csv = export_customers(container.profiles.iter_all())
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "customers.csv").write_text(customers_csv, encoding="utf-8")
@@ -209,11 +228,10 @@ def models_provision() -> None:
 @demo_app.command("load")
 def demo_load(force: Annotated[bool, typer.Option(help="Load even if customers exist.")] = False) -> None:
     """Load the demo bank (products, branches, customers, holdings) into the configured database."""
-    from voxdesk.container import build_container
     from voxdesk.demo.loader import load_demo
 
     settings = _settings()
-    container = build_container(settings)
+    container = _container(settings)
     result = load_demo(container, force=force)
     console.print(result.describe())
 
@@ -245,9 +263,7 @@ def calls_list(
     from rich.table import Table
     from rich.text import Text
 
-    from voxdesk.container import build_container
-
-    container = build_container(_settings())
+    container = _container()
     try:
         page = container.calls.list(0, limit, customer_id=customer)
         container.auth.audit(
@@ -272,9 +288,7 @@ def calls_show(call_id: str) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from voxdesk.container import build_container
-
-    container = build_container(_settings())
+    container = _container()
     try:
         call = container.calls.detail(call_id)
         container.auth.audit(None, "call.read", "call", call_id, client="cli")
@@ -301,6 +315,18 @@ def calls_show(call_id: str) -> None:
     console.print(transcript)
     if call.dtmf:
         console.print("DTMF: " + " ".join(f"{d.digit}@{_ms(d.at_ms)}" for d in call.dtmf), markup=False)
+
+
+@calls_app.command("purge-recordings")
+def calls_purge_recordings() -> None:
+    """Delete recordings older than recording.retention_days now (the server also does this daily)."""
+    from voxdesk.retention import purge_expired_recordings
+
+    result = purge_expired_recordings(_container())
+    console.print(
+        f"deleted {result.deleted} recordings; {result.missing} were already gone; "
+        f"{result.refused} outside the recording directory were left alone"
+    )
 
 
 def _ms(value: int | None) -> str:

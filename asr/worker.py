@@ -63,6 +63,8 @@ class SpeechWorkerStats:
     errors: int = 0
     """Failures inside the inference thread (recognition, bad audio), logged and survived."""
     publish_errors: int = 0
+    max_lag_ms: int = 0
+    """The largest lag (audio received but not yet processed, ms) of any stream, seen as audio arrived."""
 
 
 def _prepare_endpoint(endpoint: str) -> None:
@@ -184,8 +186,9 @@ class SpeechWorker:
         elif isinstance(message, AudioChunk):
             per_ms = self._formats.get(key)
             if per_ms is not None:
-                self._processed.setdefault(key, message.start_ms)
-                self._received[key] = message.start_ms + int(len(message.payload) / per_ms)
+                processed = self._processed.setdefault(key, message.start_ms)
+                received = self._received[key] = message.start_ms + int(len(message.payload) / per_ms)
+                self.stats.max_lag_ms = max(self.stats.max_lag_ms, received - processed)
         else:
             self._formats.pop(key, None)
 

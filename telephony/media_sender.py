@@ -7,13 +7,20 @@ right). It never calls pjsua2, so it needs no ``libRegisterThread``.
 
 PUSH sends never block: when a speech worker is gone and its queue (``hwm`` messages) is full, chunks are
 dropped and counted in :attr:`MediaSender.dropped_chunks`; the recording is unaffected.
+
+Frame timing: :meth:`MediaSender.frame` stamps each frame with ``time.monotonic_ns()`` on the media clock thread;
+the sender thread keeps, per streamed leg, the gaps between consecutive frames (a histogram in 0.1 ms steps), the
+delay from the callback to the send, and the frames missing against the leg's duration. When a call ends, one
+summary per leg is appended to :attr:`MediaSender.call_stats` (a bounded deque; ``voxdesk bench calls`` reads it
+from the worker's stats file).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +43,58 @@ RIGHT = 1
 
 _OPEN, _FRAME, _END, _STOP, _LEG = 0, 1, 2, 3, 4
 _MAX_SKEW_FRAMES = 25  # 500 ms: beyond this, the missing channel is written as silence
+_GAP_STEP_NS = 100_000  # frame gap histogram resolution: 0.1 ms
+_CALL_STATS_KEPT = 10_000
+
+
+def _percentile(hist: Counter[int], q: float) -> float:
+    """The ``q`` quantile (0-1) of a histogram of 0.1 ms steps, in ms (0.0 when empty)."""
+    total = sum(hist.values())
+    if not total:
+        return 0.0
+    rank, seen = q * (total - 1), 0
+    for step in sorted(hist):
+        seen += hist[step]
+        if seen > rank:
+            return step * _GAP_STEP_NS / 1e6
+    return max(hist) * _GAP_STEP_NS / 1e6
+
+
+@dataclass
+class _LegTiming:
+    """Arrival times of one streamed leg's frames at the media port callback (sender thread only)."""
+
+    first_ns: int
+    first_wall_ms: float
+    """Wall-clock epoch time (ms) at which the leg's first frame reached the callback."""
+    last_ns: int
+    frames: int = 1
+    gaps: Counter[int] = field(default_factory=Counter)
+    delays: Counter[int] = field(default_factory=Counter)
+    max_gap_ns: int = 0
+
+    def add(self, t_ns: int, now_ns: int) -> None:
+        gap = t_ns - self.last_ns
+        self.last_ns = t_ns
+        self.frames += 1
+        self.gaps[gap // _GAP_STEP_NS] += 1
+        self.delays[(now_ns - t_ns) // _GAP_STEP_NS] += 1
+        self.max_gap_ns = max(self.max_gap_ns, gap)
+
+    def summary(self, frame_ms: int) -> dict[str, Any]:
+        duration_ms = (self.last_ns - self.first_ns) / 1e6
+        expected = round(duration_ms / frame_ms) + 1
+        return {
+            "frames": self.frames,
+            "duration_ms": round(duration_ms + frame_ms, 1),
+            "missing_frames": max(0, expected - self.frames),
+            "first_frame_wall_ms": round(self.first_wall_ms, 1),
+            "gap_p50_ms": _percentile(self.gaps, 0.50),
+            "gap_p99_ms": _percentile(self.gaps, 0.99),
+            "gap_max_ms": round(self.max_gap_ns / 1e6, 2),
+            "gaps_over_40ms": sum(n for step, n in self.gaps.items() if step * _GAP_STEP_NS > 40_000_000),
+            "send_delay_p99_ms": _percentile(self.delays, 0.99),
+        }
 
 
 @dataclass(frozen=True)
@@ -61,6 +120,10 @@ class _CallState:
     seq: dict[int, int] = field(default_factory=dict)
     active: list[bool] = field(default_factory=lambda: [False, False])
     pending: tuple[deque[bytes], deque[bytes]] = field(default_factory=lambda: (deque(), deque()))
+    timing: dict[int, _LegTiming] = field(default_factory=dict)
+    """Frame arrival timing of each streamed leg."""
+    dropped: int = 0
+    """Chunks of this call dropped because a speech worker's queue was full."""
 
 
 Finish = Callable[[RecordingInfo | None], None]
@@ -92,6 +155,8 @@ class MediaSender:
         """Frames taken from the queue (both legs)."""
         self.sent_chunks = 0
         self.dropped_chunks = 0
+        self.call_stats: deque[dict[str, Any]] = deque(maxlen=_CALL_STATS_KEPT)
+        """Per streamed leg of every ended call: frame timing summary (see the module docstring)."""
         self._silence = bytes(2 * sample_rate_hz * frame_ms // 1000)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._calls: dict[int, _CallState] = {}
@@ -113,7 +178,7 @@ class MediaSender:
 
     def frame(self, key: int, leg: int, payload: bytes) -> None:
         """Queue one frame (L16 bytes, 20 ms) of ``leg`` of call ``key``. Media clock thread: O(1), no I/O."""
-        self._queue.put((_FRAME, key, leg, payload))
+        self._queue.put((_FRAME, key, leg, payload, time.monotonic_ns()))
 
     def end_call(self, key: int, reason: str, finish: Finish) -> None:
         """End the streams and close the recording of call ``key``; then ``finish`` runs on the sender thread."""
@@ -156,7 +221,7 @@ class MediaSender:
             item = self._queue.get()
             try:
                 if item[0] == _FRAME:
-                    self._on_frame(item[1], item[2], item[3])
+                    self._on_frame(item[1], item[2], item[3], item[4])
                 elif item[0] == _OPEN:
                     self._on_open(item[1], item[2])
                 elif item[0] == _LEG:
@@ -176,6 +241,7 @@ class MediaSender:
             self.sent_chunks += 1
         except zmq.Again:
             self.dropped_chunks += 1
+            state.dropped += 1
 
     def _on_open(self, key: int, info: CallStream) -> None:
         recorder = None
@@ -201,7 +267,7 @@ class MediaSender:
             )
             self._send(state, encode_media(start))
 
-    def _on_frame(self, key: int, leg: int, payload: bytes) -> None:
+    def _on_frame(self, key: int, leg: int, payload: bytes, t_ns: int) -> None:
         self.frames_in += 1
         state = self._calls.get(key)
         if state is None or not state.active[leg]:
@@ -210,6 +276,13 @@ class MediaSender:
             payload = self._silence
         name = state.names.get(leg)
         if name is not None:
+            now_ns = time.monotonic_ns()
+            timing = state.timing.get(leg)
+            if timing is None:
+                wall_ms = time.time_ns() / 1e6 - (now_ns - t_ns) / 1e6
+                state.timing[leg] = _LegTiming(t_ns, wall_ms, t_ns)
+            else:
+                timing.add(t_ns, now_ns)
             seq = state.seq.get(leg, 0)
             state.seq[leg] = seq + 1
             chunk = AudioChunk(state.info.call_id, name, seq, state.offsets[leg] + seq * self.frame_ms, payload)
@@ -232,12 +305,21 @@ class MediaSender:
         while right and (not both or final or len(right) > _MAX_SKEW_FRAMES):
             recorder.write(self._silence, right.popleft())
 
+    def _keep_stats(self, state: _CallState) -> None:
+        for leg, name in state.names.items():
+            timing = state.timing.get(leg)
+            summary: dict[str, Any] = {"call_id": state.info.call_id, "leg": name, "offset_ms": state.offsets[leg]}
+            summary.update(timing.summary(self.frame_ms) if timing is not None else {"frames": 0})
+            summary.update(sent_frames=state.seq.get(leg, 0), dropped_chunks=state.dropped)
+            self.call_stats.append(summary)
+
     def _on_end(self, key: int, reason: str, finish: Finish | None) -> None:
         state = self._calls.pop(key, None)
         info: RecordingInfo | None = None
         if state is not None:
             for name in state.names.values():
                 self._send(state, encode_media(StreamEnd(state.info.call_id, name, reason)))
+            self._keep_stats(state)
             if state.recorder is not None:
                 self._write(state, final=True)
                 try:

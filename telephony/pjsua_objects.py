@@ -41,6 +41,8 @@ class CallHandler(Protocol):
 
     def on_dtmf(self, call: VoxCall, digit: str, duration_ms: int | None) -> None: ...
 
+    def on_stream_destroyed(self, call: VoxCall, stream_index: int) -> None: ...
+
 
 def frame_access() -> FrameAccess:
     """The fastest frame payload access that is correct with this pjsua2 build (see :mod:`telephony.framebuf`)."""
@@ -113,6 +115,12 @@ class VoxCall(pj.Call):  # type: ignore[misc]
             self.handler.on_dtmf(self, str(prm.digit), None)
         except Exception:
             log.exception("dtmf callback failed")
+
+    def onStreamDestroyed(self, prm: Any) -> None:  # the stream still exists: its statistics are readable
+        try:
+            self.handler.on_stream_destroyed(self, int(prm.streamIdx))
+        except Exception:
+            log.exception("stream-destroyed callback failed")
 
 
 class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]

@@ -30,6 +30,7 @@ compiled limit of 4) and is reported as ``CallEnded(reason="busy", sip_code=486)
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -104,6 +105,9 @@ class PjsuaMediaWorker:
         self._po: Any = None  # the telephony.pjsua_objects module, imported on the pjsua thread
         self._access: Any = None
         self._account: Any = None
+        self.rtp_stats: deque[dict[str, Any]] = deque(maxlen=10_000)
+        """RTP receive statistics of every ended call leg (pjmedia's stream and jitter buffer counters), for
+        ``voxdesk bench calls``; appended on the pjsua thread when a leg disconnects."""
 
     # --- owner thread ----------------------------------------------------------------------------------------
 
@@ -312,6 +316,28 @@ class PjsuaMediaWorker:
                     peer.obj.hangup(self._po.call_op(reply))
                 else:
                     peer.obj.hangup(self._po.call_op())
+
+    def on_stream_destroyed(self, call: Any, stream_index: int) -> None:
+        """pjsua thread, just before a leg's audio stream goes: keep its RTP receive counters (pjmedia's stream
+        and jitter buffer statistics) for ``voxdesk bench calls``. Best effort, never raises."""
+        leg = self._legs.get(call.key)
+        if leg is None or leg.answered_at is None:
+            return
+        try:
+            stat = call.getStreamStat(stream_index)
+            rx, jb = stat.rtcp.rxStat, stat.jbuf
+            self.rtp_stats.append(
+                {
+                    "call_id": leg.call_id, "leg": "agent" if leg.customer_key is not None else "customer",
+                    "rx_packets": int(rx.pkt), "rx_lost": int(rx.loss), "rx_discarded": int(rx.discard),
+                    "rx_duplicates": int(rx.dup), "rx_reordered": int(rx.reorder),
+                    "jitter_ms_mean": int(rx.jitterUsec.mean) / 1000, "jitter_ms_max": int(rx.jitterUsec.max) / 1000,
+                    "jbuf_lost": int(jb.lost), "jbuf_discarded": int(jb.discard), "jbuf_empty": int(jb.empty),
+                    "jbuf_delay_ms_mean": int(jb.avgDelayMsec),
+                }
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - statistics only: a stream already gone is not an error
+            log.debug("rtp statistics unavailable", call_id=leg.call_id)
 
     def _finish(self, leg: CallLeg, sip_code: int | None) -> None:
         """Post the end of a customer leg to the sender; ``CallEnded`` is emitted once the recording is closed."""

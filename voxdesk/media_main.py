@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from core.bus.base import EventBus
 from core.errors import BusError, VoxdeskError
@@ -59,8 +61,26 @@ def build_worker(settings: Settings, index: int, emit: Callable[[Event], None]) 
     )
 
 
-async def run(settings: Settings, index: int) -> int:
-    """Serve calls until SIGTERM/SIGINT; the process exit status."""
+def write_stats(worker: PjsuaMediaWorker, index: int, path: Path) -> None:
+    """Write the worker's counters and per-call frame timing / RTP statistics as JSON to ``path`` (for
+    ``voxdesk bench calls``; written atomically, after the worker stopped)."""
+    sender = worker.sender
+    stats = {
+        "index": index,
+        "frames_in": sender.frames_in,
+        "sent_chunks": sender.sent_chunks,
+        "dropped_chunks": sender.dropped_chunks,
+        "calls": list(sender.call_stats),
+        "rtp": list(worker.rtp_stats),
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(stats), encoding="utf-8")
+    tmp.replace(path)
+
+
+async def run(settings: Settings, index: int, *, stats_file: Path | None = None) -> int:
+    """Serve calls until SIGTERM/SIGINT; the process exit status. With ``stats_file``, per-call frame timing and
+    RTP statistics are written there at exit (:func:`write_stats`)."""
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Event | None] = asyncio.Queue()
 
@@ -97,6 +117,11 @@ async def run(settings: Settings, index: int) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
         await asyncio.to_thread(worker.stop)
+        if stats_file is not None:
+            try:
+                write_stats(worker, index, stats_file)
+            except OSError:
+                log.exception("media worker statistics not written", path=str(stats_file))
     finally:
         events.put_nowait(None)
         await publisher
@@ -118,10 +143,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse ``--index``, build settings and run; exits with :func:`run`'s status."""
     parser = argparse.ArgumentParser(prog="voxdesk.media_main", description="Voxdesk SIP media worker")
     parser.add_argument("--index", type=int, default=0, help="worker index: SIP port = telephony.sip_port + index")
+    parser.add_argument("--stats-file", type=Path, default=None, help="write frame timing statistics here at exit")
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_logs, settings.logging.mask_pii)
-    sys.exit(asyncio.run(run(settings, args.index)))
+    sys.exit(asyncio.run(run(settings, args.index, stats_file=args.stats_file)))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import signal
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +24,7 @@ import numpy.typing as npt
 from asr.base import DecodeOptions, Recognizer, Transcription, VoiceActivityDetector
 from asr.endpointer import EndpointConfig
 from asr.streaming import StreamingConfig
-from asr.worker import DecodeDefaults, SpeechWorker, run_speech_worker
+from asr.worker import DecodeDefaults, SpeechWorker, SpeechWorkerStats, run_speech_worker
 from core.logging import configure_logging, get_logger
 from voxdesk.registry import build_bus
 from voxdesk.settings import AsrSettings, Settings, load_settings
@@ -111,8 +114,18 @@ def _register_metrics(worker: SpeechWorker, port: int) -> None:
     start_http_server(port, addr="127.0.0.1")
 
 
-async def serve(settings: Settings, index: int, *, metrics_port: int | None = None) -> None:
-    """Run speech worker ``index`` until SIGTERM/SIGINT (event loop of the main thread)."""
+def _write_stats(path: Path, index: int, stats: SpeechWorkerStats) -> None:
+    try:
+        path.write_text(json.dumps({"index": index, **dataclasses.asdict(stats)}), encoding="utf-8")
+    except OSError:
+        log.exception("speech worker statistics not written", path=str(path))
+
+
+async def serve(
+    settings: Settings, index: int, *, metrics_port: int | None = None, stats_file: Path | None = None
+) -> None:
+    """Run speech worker ``index`` until SIGTERM/SIGINT (event loop of the main thread). With ``stats_file``, the
+    worker's counters are written there as JSON at exit (for ``voxdesk bench calls``)."""
     recognizer = await asyncio.to_thread(build_recognizer, settings)
     vad_factory = build_vad_factory(settings.asr)
     bus = build_bus(settings.bus)
@@ -139,6 +152,8 @@ async def serve(settings: Settings, index: int, *, metrics_port: int | None = No
             on_started=started,
         )
         log.info("speech worker exiting", worker=index, finals=stats.finals, malformed=stats.malformed)
+        if stats_file is not None:
+            await asyncio.to_thread(_write_stats, stats_file, index, stats)
     finally:
         await bus.aclose()
 
@@ -148,10 +163,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="voxdesk.speech_main", description="Voxdesk speech worker")
     parser.add_argument("--index", type=int, default=0, help="worker index (selects the PULL endpoint)")
     parser.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on 127.0.0.1:PORT")
+    parser.add_argument("--stats-file", type=Path, default=None, help="write the worker's counters here at exit")
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_logs, settings.logging.mask_pii)
-    asyncio.run(serve(settings, args.index, metrics_port=args.metrics_port))
+    asyncio.run(serve(settings, args.index, metrics_port=args.metrics_port, stats_file=args.stats_file))
 
 
 if __name__ == "__main__":

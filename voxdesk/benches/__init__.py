@@ -1,0 +1,1 @@
+"""Speed benchmarks behind ``voxdesk bench …``: real processes, real SIP peers, real speech."""

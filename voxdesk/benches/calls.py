@@ -1,0 +1,352 @@
+"""``voxdesk bench calls``: N real SIP calls at once, each playing real speech, through the real processes.
+
+One run, for ``concurrent`` = N (CLI process, blocking; a few seconds of set-up, then ``seconds`` of calls):
+
+1. a private work folder (bus and speech sockets, recordings, statistics), a ZeroMQ bus proxy in this process and
+   a subscriber that stamps every event with its arrival time (epoch ms);
+2. ``asr.speech_workers`` speech worker processes (the configured recogniser and VAD) and ``ceil(N / 4)`` SIP
+   media worker processes on free loopback ports — the same programs ``voxdesk serve`` runs, with the user's
+   settings except for ports and folders;
+3. sipp callers (Debian ``sip-tester``): calls alternate between a Chinese and an English navigator line (or use
+   one language), each plays a program of real speech clips from the shared speech manifest as G.711 RTP
+   (:mod:`voxdesk.benches.call_audio`, :mod:`telephony.pcap`) and hangs up;
+4. the media workers, then the speech workers, are stopped with SIGTERM and write their statistics files;
+5. :func:`voxdesk.benches.calls_report.analyse` turns it all into per-call rows and one summary.
+
+CPU: the CPU seconds used by the Voxdesk processes during the calls, as a percentage of all cores
+(``cpu_percent``), and the whole machine's busy percentage (``machine_cpu_percent``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+import zmq
+
+from core.bus.zmq_bus import ZmqBusProxy
+from core.errors import ConfigError, InvalidInputError, VoxdeskError
+from core.events import Event, event_from_json, event_kind
+from core.logging import get_logger
+from telephony.peers import free_udp_port
+from telephony.sipp import SippCaller, SippRun, playing_call_scenario
+from voxdesk.benches.call_audio import CallProgram, build_program
+from voxdesk.benches.calls_report import CallRow, analyse
+from voxdesk.evals.asr import load_manifest
+from voxdesk.settings import LineSettings, Settings
+
+__all__ = ["BenchError", "CallsBenchPlan", "run_calls_bench"]
+
+log = get_logger(__name__)
+BenchLang = Literal["zh", "en", "mixed"]
+_READY_TIMEOUT_S = 90.0
+_STOP_TIMEOUT_S = 30.0
+_DRAIN_QUIET_S = 3.0
+_DRAIN_MAX_S = 60.0
+
+
+class BenchError(VoxdeskError):
+    """The benchmark could not run (a missing tool, no data, a process that did not start)."""
+
+
+@dataclass(frozen=True)
+class CallsBenchPlan:
+    """What one run does: ``concurrent`` calls of ``seconds`` (s) each, in ``lang``."""
+
+    concurrent: int
+    seconds: float
+    lang: BenchLang = "mixed"
+    speech_workers: int | None = None
+    """Speech worker processes (``None``: ``asr.speech_workers``)."""
+    codec: Literal["pcmu", "pcma"] = "pcmu"
+    call_rate: float = 4.0
+    """Calls started per second by each caller process."""
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[str]
+    ready: threading.Event
+    lines: list[str]
+
+
+class _EventRecorder:
+    """A SUB socket on the bus proxy's backend in a thread: every event with its arrival time (epoch ms)."""
+
+    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
+        self.events: list[tuple[float, Event]] = []
+        self._socket = context.socket(zmq.SUB)
+        for topic in (b"call.", b"speech."):
+            self._socket.setsockopt(zmq.SUBSCRIBE, topic)
+        self._socket.connect(endpoint)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-events", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._socket.poll(50):
+                frames = self._socket.recv_multipart()
+                arrived = time.time() * 1000.0
+                with contextlib.suppress(VoxdeskError, ValueError):
+                    self.events.append((arrived, event_from_json(frames[-1])))
+
+    def last_arrival(self, kind: str) -> float:
+        return max((t for t, e in self.events if event_kind(e) == kind), default=0.0)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._socket.close(linger=0)
+
+
+def _free_port_block(count: int, *, step: int = 1) -> int:
+    """A base port such that ``base + i * step`` (i < count) are free UDP ports on 127.0.0.1 now."""
+    for _ in range(100):
+        base = free_udp_port()
+        if base + count * step >= 65000:
+            continue
+        ok = True
+        for i in range(count):
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind(("127.0.0.1", base + i * step))
+            except OSError:
+                ok = False
+                break
+        if ok:
+            return base
+    raise BenchError("no block of free UDP ports on 127.0.0.1")
+
+
+def _navigator_lines(settings: Settings) -> dict[str, LineSettings]:
+    """lang → the first navigator line in that language."""
+    lines: dict[str, LineSettings] = {}
+    for line in settings.telephony.lines:
+        if line.kind == "navigator" and line.lang in ("zh", "en"):
+            lines.setdefault(line.lang, line)
+    return lines
+
+
+class _Run:
+    """Processes and sockets of one benchmark run; :meth:`close` always tears everything down."""
+
+    def __init__(self, settings: Settings, plan: CallsBenchPlan, work: Path, config_file: Path | None) -> None:
+        self.settings, self.plan, self.work = settings, plan, work
+        self.per_worker = max(1, settings.telephony.max_calls_per_worker)
+        self.media_workers = math.ceil(plan.concurrent / self.per_worker)
+        self.speech_workers = plan.speech_workers or settings.asr.speech_workers
+        self.sip_port = _free_port_block(self.media_workers)
+        self.rtp_port = _free_port_block(self.media_workers, step=100)
+        self.env = dict(os.environ)
+        if config_file is not None:
+            self.env["VOXDESK_CONFIG"] = str(config_file.resolve())
+        self.env.update(
+            VOXDESK_VAR_DIR=str(work / "var"),
+            VOXDESK_DATABASE_URL=f"sqlite:///{work}/bench.db",
+            VOXDESK_BUS_BACKEND="zmq",
+            VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
+            VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
+            VOXDESK_ASR_SPEECH_WORKERS=str(self.speech_workers),
+            VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
+            VOXDESK_TELEPHONY_MEDIA_WORKERS=str(self.media_workers),
+            VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
+            VOXDESK_TELEPHONY_SIP_PORT=str(self.sip_port),
+            VOXDESK_TELEPHONY_RTP_PORT_START=str(self.rtp_port),
+            VOXDESK_RECORDING_DIRECTORY=str(work / "recordings"),
+            VOXDESK_MODELS_CACHE_DIR=str(settings.models.cache_dir.resolve()),
+            VOXDESK_LOGGING_JSON_LOGS="true",
+        )
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
+        self.proxy.start()
+        self.recorder = _EventRecorder(self.context, self.proxy.backend)
+        self.speech: list[_Child] = []
+        self.media: list[_Child] = []
+        self.callers: list[SippCaller] = []
+
+    def spawn(self, name: str, module: str, index: int, marker: str) -> _Child:
+        argv = [sys.executable, "-m", module, "--index", str(index), "--stats-file", str(self.work / f"{name}.json")]
+        process = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
+            argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        child = _Child(name, process, threading.Event(), [])
+
+        def drain() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                child.lines.append(line.rstrip())
+                del child.lines[:-200]
+                if marker in line:
+                    child.ready.set()
+
+        threading.Thread(target=drain, name=f"bench-{name}-stderr", daemon=True).start()
+        return child
+
+    def start_workers(self) -> None:
+        self.speech = [
+            self.spawn(f"speech-{i}", "voxdesk.speech_main", i, "speech worker listening")
+            for i in range(self.speech_workers)
+        ]
+        self.media = [
+            self.spawn(f"media-{i}", "voxdesk.media_main", i, "sip media worker listening")
+            for i in range(self.media_workers)
+        ]
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        for child in [*self.speech, *self.media]:
+            while not child.ready.wait(0.2):
+                if child.process.poll() is not None or time.monotonic() > deadline:
+                    tail = "\n".join(child.lines[-15:])
+                    raise BenchError(f"{child.name} did not start (exit {child.process.poll()}):\n{tail}")
+
+    def start_callers(self, programs: dict[str, CallProgram], numbers: dict[str, str], langs: Sequence[str]) -> None:
+        groups: dict[tuple[int, str], int] = {}
+        for i in range(self.plan.concurrent):
+            key = (i // self.per_worker, langs[i % len(langs)])
+            groups[key] = groups.get(key, 0) + 1
+        pcaps = {lang: self.work / f"{lang}.pcap" for lang in programs}
+        for lang, program in programs.items():
+            program.write_pcap(pcaps[lang], self.plan.codec)
+        for (worker, lang), calls in sorted(groups.items()):
+            scenario = playing_call_scenario(pcaps[lang], programs[lang].duration_ms, codec=self.plan.codec)
+            caller = SippCaller(
+                scenario,
+                work_dir=self.work,
+                name=f"caller-{worker}-{lang}",
+                target=f"127.0.0.1:{self.sip_port + worker}",
+                service=numbers[lang],
+                calls=calls,
+                sip_port=_free_port_block(1),
+                media_port=_free_port_block(4 * calls + 4),  # sipp: media_port + 4·(call - 1) …
+                rate=self.plan.call_rate,
+                timeout_s=self.plan.seconds + 60,
+            )
+            caller.start()
+            self.callers.append(caller)
+
+    def stop(self, children: Sequence[_Child]) -> None:
+        for child in children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.process.wait(timeout=_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("bench child killed after SIGTERM timeout", child=child.name)
+                child.process.kill()
+                child.process.wait()
+
+    def drain_speech(self) -> None:
+        """Wait until no final transcript has arrived for a few seconds (at most ``_DRAIN_MAX_S``)."""
+        started = time.monotonic()
+        while time.monotonic() - started < _DRAIN_MAX_S:
+            last = max(self.recorder.last_arrival("speech.final"), self.recorder.last_arrival("call.ended"))
+            if time.time() * 1000.0 - last > _DRAIN_QUIET_S * 1000.0:
+                return
+            time.sleep(0.2)
+
+    def stats(self, children: Sequence[_Child]) -> list[dict[str, Any]]:
+        import json
+
+        out = []
+        for child in children:
+            path = self.work / f"{child.name}.json"
+            if not path.is_file():
+                raise BenchError(f"{child.name} wrote no statistics (exit {child.process.returncode})")
+            out.append(json.loads(path.read_text(encoding="utf-8")))
+        return out
+
+    def close(self) -> None:
+        for caller in self.callers:
+            caller.kill()
+        self.stop([*self.media, *self.speech])
+        self.recorder.close()
+        self.proxy.close()
+        self.context.destroy(linger=0)
+
+
+def _cpu_seconds(processes: Sequence[subprocess.Popen[str]]) -> float:
+    total = 0.0
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(p.pid).cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def run_calls_bench(
+    settings: Settings, plan: CallsBenchPlan, *, config_file: Path | None = None, keep: bool = False
+) -> tuple[list[CallRow], dict[str, Any]]:
+    """Run one benchmark (see the module docstring); returns per-call rows and the summary. Blocking."""
+    if plan.concurrent < 1 or plan.seconds < 5:
+        raise InvalidInputError("need at least 1 call of at least 5 s", concurrent=plan.concurrent)
+    if not SippCaller.available():
+        raise BenchError("sipp is not installed (apt-get install sip-tester)")
+    manifest = settings.shared_data / "speech" / "manifest.jsonl"
+    if not manifest.is_file():
+        raise BenchError(f"no speech manifest at {manifest} (set VOXDESK_SHARED_DATA to the shared data folder)")
+    lines = _navigator_lines(settings)
+    langs: list[str] = ["zh", "en"] if plan.lang == "mixed" else [plan.lang]
+    missing = [lang for lang in langs if lang not in lines]
+    if missing:
+        raise ConfigError(f"telephony.lines has no navigator line for {', '.join(missing)}")
+    entries = load_manifest(manifest)
+    programs = {lang: build_program(entries, lang, plan.seconds) for lang in langs}  # type: ignore[arg-type]
+    work = Path(tempfile.mkdtemp(prefix="voxdesk-bench-calls-"))
+    run = _Run(settings, plan, work, config_file)
+    try:
+        run.start_workers()
+        ours = [c.process for c in [*run.media, *run.speech]]
+        cpu0, machine0, wall0 = _cpu_seconds(ours), psutil.cpu_times(), time.monotonic()
+        run.start_callers(programs, {lang: lines[lang].number for lang in langs}, langs)
+        results: list[SippRun] = [caller.wait() for caller in run.callers]
+        cpu1, machine1, wall1 = _cpu_seconds(ours), psutil.cpu_times(), time.monotonic()
+        run.stop(run.media)
+        run.drain_speech()
+        run.stop(run.speech)
+        media, speech = run.stats(run.media), run.stats(run.speech)
+    finally:
+        run.close()
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    cores = psutil.cpu_count() or 1
+    busy = (machine1.user + machine1.system + machine1.nice) - (machine0.user + machine0.system + machine0.nice)
+    wall = max(1e-3, wall1 - wall0)
+    cpu = {
+        "cpu_percent": 100.0 * (cpu1 - cpu0) / (wall * cores),
+        "machine_cpu_percent": 100.0 * busy / (wall * cores),
+        "cores": float(cores),
+    }
+    for result in results:
+        if not result.ok:
+            log.warning("a sipp caller reported failed calls", exit_status=result.exit_status)
+    rows, summary = analyse(
+        concurrent=plan.concurrent,
+        seconds=plan.seconds,
+        events=run.recorder.events,
+        media=media,
+        speech=speech,
+        line_langs={lines[lang].name: lang for lang in langs},
+        programs=programs,
+        cpu=cpu,
+        callers_ok=all(r.ok for r in results),
+    )
+    summary.update(media_workers=run.media_workers, speech_workers=run.speech_workers, lang=plan.lang)
+    if keep:
+        summary["work_dir"] = str(work)
+    return rows, summary

@@ -36,11 +36,14 @@ class DecodeDefaults:
 
 
 def decode_options(start: StreamStart, defaults: DecodeDefaults) -> DecodeOptions:
-    """The options for every pass on this stream: its language and prompt, the worker's beam and hot words."""
+    """The options for every pass on this stream: its language and prompt, the worker's beam and hot words, no
+    timestamps (the VAD gives the times)."""
     prompt = start.prompt
     if prompt is None and start.lang == "zh":
         prompt = defaults.zh_prompt
-    return DecodeOptions(lang=start.lang, prompt=prompt, beam_size=defaults.beam_size, hotwords=defaults.hotwords)
+    return DecodeOptions(
+        lang=start.lang, prompt=prompt, beam_size=defaults.beam_size, hotwords=defaults.hotwords, timestamps=False
+    )
 
 
 def bytes_per_ms(start: StreamStart) -> float:

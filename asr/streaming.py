@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -45,10 +45,20 @@ class StreamingConfig:
     partials never ask for more decoding than real time."""
     max_partial_lag_ms: int = 1_000
     """Partials are skipped while the stream lags by more than this."""
+    partial_window_s: float | None = 5.0
+    """Encoder window of partial passes (:attr:`asr.base.DecodeOptions.window_s`): fitted to the audio, at least
+    this long (s); ``None`` uses the model's full window. Partials are provisional, so speed wins."""
+    final_window_s: float | None = None
+    """Encoder window of final passes; ``None`` (the model's full 30 s window) is the most accurate."""
+    partial_budget: float = 0.5
+    """Largest share (0-1) of a speech worker's recent time that partial passes may take; beyond it partials wait,
+    so that with many streams finals do not queue behind partials (used by :class:`asr.worker.SpeechWorker`)."""
 
     def __post_init__(self) -> None:
         if self.partial_interval_ms < 0 or self.max_partial_lag_ms < 0:
             raise InvalidInputError("partial_interval_ms and max_partial_lag_ms must not be negative")
+        if not 0.0 <= self.partial_budget <= 1.0:
+            raise InvalidInputError("partial_budget must be within [0, 1]", partial_budget=self.partial_budget)
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,9 @@ class StreamStats:
     utterances: int = 0
     finals: int = 0
     partials: int = 0
+    """Partials emitted (passes that gave text)."""
+    partial_passes: int = 0
+    """Partial recognition passes run (with or without text)."""
     partials_skipped: int = 0
 
 
@@ -228,7 +241,7 @@ class StreamingTranscriber:
         if not self._finals:
             return None
         final = self._finals.popleft()
-        result = self._recognizer.transcribe(final.audio, self.options)
+        result = self._recognizer.transcribe(final.audio, replace(self.options, window_s=self.config.final_window_s))
         self.stats.finals += 1
         return FinalTranscript(
             call_id=self.call_id,
@@ -259,8 +272,8 @@ class StreamingTranscriber:
         """Partial slots between the last partial and ``position`` that were never run count as skipped."""
         interval = self._partial_interval()
         if interval:
-            self.stats.partials_skipped += (position - self._last_partial) // interval
-            self._last_partial = position
+            self.stats.partials_skipped += max(0, (position - self._last_partial) // interval)
+            self._last_partial = max(self._last_partial, position)
 
     def run_partial(self) -> PartialTranscript | None:
         """Re-decode the utterance so far, when due. Returns ``None`` when not due, when skipped because the stream
@@ -277,7 +290,9 @@ class StreamingTranscriber:
             self.stats.partials_skipped += 1
             return None
         start = self._endpointer.keep_from
-        result = self._recognizer.transcribe(self._buffer.cut(start, position), self.options)
+        options = replace(self.options, window_s=self.config.partial_window_s)
+        result = self._recognizer.transcribe(self._buffer.cut(start, position), options)
+        self.stats.partial_passes += 1
         self._partial_cost_samples = int(result.compute_ms * SAMPLE_RATE_HZ / 1000)
         text = result.text.strip()
         if not text or _looks_like_loop(text):

@@ -22,7 +22,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import zmq.asyncio
 from asr.base import Recognizer, VoiceActivityDetector
 from asr.media_stream import DecodeDefaults, MediaStream, bytes_per_ms
 from asr.streaming import StreamingConfig
+from asr.worker_stats import DutyCycle, SpeechWorkerStats, keep_timing
 from core.bus.base import EventBus
 from core.errors import InvalidInputError
 from core.events import Event
@@ -44,27 +44,6 @@ log = get_logger(__name__)
 
 StreamKey = tuple[str, str]
 _STOP = object()
-
-
-@dataclass
-class SpeechWorkerStats:
-    """Counters of one worker (read from the event loop; written by both threads, each its own fields)."""
-
-    messages: int = 0
-    malformed: int = 0
-    orphan_chunks: int = 0
-    """Audio for a stream that was never started (dropped)."""
-    streams_started: int = 0
-    streams_expired: int = 0
-    """Streams ended because no message came for ``stream_idle_timeout_s`` (a media worker died)."""
-    finals: int = 0
-    partials: int = 0
-    partials_skipped: int = 0
-    errors: int = 0
-    """Failures inside the inference thread (recognition, bad audio), logged and survived."""
-    publish_errors: int = 0
-    max_lag_ms: int = 0
-    """The largest lag (audio received but not yet processed, ms) of any stream, seen as audio arrived."""
 
 
 def _prepare_endpoint(endpoint: str) -> None:
@@ -109,6 +88,8 @@ class SpeechWorker:
         self._processed: dict[StreamKey, int] = {}  # call ms processed (inference thread writes)
         self._formats: dict[StreamKey, float] = {}  # bytes per ms (event loop; the thread forgets ended streams)
         self._streams: dict[StreamKey, MediaStream] = {}  # inference thread only
+        self._final_queued: dict[StreamKey, list[float]] = {}  # monotonic s each pending final was endpointed
+        self._partial_duty = DutyCycle()  # inference thread only
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -212,13 +193,22 @@ class SpeechWorker:
 
     # --- inference thread -----------------------------------------------------------------------------------
 
+    def _partial_allowed(self) -> bool:
+        """Whether partial passes are within ``streaming.partial_budget`` of the recent inference time."""
+        return self._partial_duty.share(time.monotonic()) < self._streaming.partial_budget
+
     def _inference_main(self) -> None:
         stopping = False
         while True:
-            busy = any(s.transcriber is not None and s.transcriber.partial_due for s in self._streams.values())
+            due = any(s.transcriber is not None and s.transcriber.partial_due for s in self._streams.values())
+            # a due partial that the budget allows: do not wait for audio; one it holds back: look again soon;
+            # idle: wake up now and then to end streams whose media worker went silent
+            if due and self._partial_allowed():
+                timeout: float | None = None
+            else:
+                timeout = 0.05 if due else min(1.0, self._idle_timeout_s)
             try:
-                # when idle, wake up now and then to end streams whose media worker went silent
-                item = self._inbox.get(block=not busy, timeout=min(1.0, self._idle_timeout_s))
+                item = self._inbox.get_nowait() if timeout is None else self._inbox.get(timeout=timeout)
             except queue.Empty:
                 item = None
             while item is not None:
@@ -290,6 +280,14 @@ class SpeechWorker:
         self._emit(events)
         if stream.transcriber is not None:
             self._processed[key] = stream.transcriber.processed_ms
+            self._note_finals(key, stream)
+
+    def _note_finals(self, key: StreamKey, stream: MediaStream) -> None:
+        """Stamp finals endpointed since the last look (for ``stats.final_wait_ms``)."""
+        queued = self._final_queued.setdefault(key, [])
+        pending = stream.transcriber.finals_pending if stream.transcriber is not None else 0
+        now = time.monotonic()
+        queued.extend([now] * (pending - len(queued)))
 
     def _end_stream(self, key: StreamKey) -> None:
         stream = self._streams.get(key)
@@ -299,6 +297,7 @@ class SpeechWorker:
         self.stats.partials_skipped += stream.skipped_delta()
         if stream.transcriber is not None:
             self._processed[key] = stream.transcriber.processed_ms
+            self._note_finals(key, stream)
 
     def _run_finals(self) -> None:
         """Every pending final of every stream (before any partial); then forget ended streams."""
@@ -311,18 +310,24 @@ class SpeechWorker:
             key = pending[0]
             transcriber = self._streams[key].transcriber
             assert transcriber is not None
+            queued = self._final_queued.get(key)
+            started = time.monotonic()
+            if queued:
+                keep_timing(self.stats.final_wait_ms, 1000.0 * (started - queued.pop(0)))
             try:
                 final = transcriber.run_final()
             except Exception:  # task root: a failed final is logged, the stream goes on
                 self.stats.errors += 1
                 log.exception("final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
                 final = None
+            keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
             if final is not None:
                 self.stats.finals += 1
                 self._emit([final])
             self._processed[key] = transcriber.processed_ms
         for key in [k for k, s in self._streams.items() if s.ended]:
             del self._streams[key]
+            self._final_queued.pop(key, None)
             self._received.pop(key, None)
             self._processed.pop(key, None)
             self._formats.pop(key, None)
@@ -331,7 +336,7 @@ class SpeechWorker:
         """At most one partial, only when no new audio is waiting; the first due stream (by lag) that yields text.
 
         A stream's partial stops being due once run, so streams take turns."""
-        if not self._inbox.empty():
+        if not self._inbox.empty() or not self._partial_allowed():
             return
         due = [
             (s.transcriber.lag_ms, key)
@@ -343,6 +348,8 @@ class SpeechWorker:
             transcriber = stream.transcriber
             assert transcriber is not None
             transcriber.note_received(self._received.get(key, 0))
+            started = time.monotonic()
+            ran = transcriber.stats.partial_passes
             try:
                 partial = transcriber.run_partial()
             except Exception:  # task root: partials are best effort
@@ -351,6 +358,10 @@ class SpeechWorker:
                 return
             finally:
                 self.stats.partials_skipped += stream.skipped_delta()
+            if transcriber.stats.partial_passes > ran:
+                ended = time.monotonic()
+                self._partial_duty.add(started, ended)
+                keep_timing(self.stats.partial_decode_ms, 1000.0 * (ended - started))
             if partial is not None:
                 self.stats.partials += 1
                 self._emit([partial])

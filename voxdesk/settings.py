@@ -112,7 +112,15 @@ class AsrSettings(BaseModel):
     """An utterance this long is finalised even without a pause (ms)."""
     partial_interval_ms: int = 500
     """Re-decode the utterance in progress about this often (ms); 0 turns partials off."""
+    partial_budget: float = 0.5
+    """Largest share (0-1) of a speech worker's time that partials may take; beyond it they are skipped first, so
+    finals never queue behind them when many calls speak at once."""
     live_beam_size: int = 1
+    live_partial_window_s: float | None = 5.0
+    """Whisper encoder window of live partials: fitted to the utterance, at least this long (s); unset = 30 s."""
+    live_final_window_s: float | None = None
+    """Whisper encoder window of live finals (s); unset = Whisper's full 30 s window (most accurate). A fitted
+    window (e.g. 10) makes finals several times cheaper, for more concurrent calls per core."""
     batch_beam_size: int = 5
     english_only_model: Literal["base", "tiny.en"] = "base"
     """Model for lines whose language is ``en``; ``tiny.en`` is faster."""

@@ -89,7 +89,13 @@ def streaming_config(asr: AsrSettings) -> StreamingConfig:
         endpoint_silence_ms=asr.endpoint_silence_ms,
         max_utterance_ms=asr.max_utterance_ms,
     )
-    return StreamingConfig(endpoint=endpoint, partial_interval_ms=asr.partial_interval_ms)
+    return StreamingConfig(
+        endpoint=endpoint,
+        partial_interval_ms=asr.partial_interval_ms,
+        partial_budget=asr.partial_budget,
+        partial_window_s=asr.live_partial_window_s,
+        final_window_s=asr.live_final_window_s,
+    )
 
 
 def decode_defaults(asr: AsrSettings) -> DecodeDefaults:

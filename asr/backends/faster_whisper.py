@@ -38,11 +38,47 @@ DEFAULT_ZH_PROMPT: Final = "以下是普通话的句子。"
 base often answers in Traditional characters."""
 
 _MIN_SAMPLES: Final = SAMPLE_RATE_HZ // 100  # 10 ms: anything shorter has no speech to recognise
-_MODELS: dict[tuple[str, str, int], WhisperModel] = {}
+_FRAMES_PER_S: Final = 100  # Whisper's log-mel hop: 10 ms
+_WINDOW_STEP: Final = 100  # fitted windows are rounded up to whole seconds (fewer distinct shapes)
+_WINDOW_MARGIN: Final = 100  # 1 s of padding after the audio in a fitted window
+_MODELS: dict[tuple[str, str, int], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load_model(model_dir: Path, compute_type: str, cpu_threads: int) -> WhisperModel:
+def fitted_frames(content_frames: int, total_frames: int, min_window_s: float) -> int:
+    """Encoder frames for a fitted window: the content plus a 1 s margin, at least ``min_window_s``, rounded up to
+    whole seconds, never more than ``total_frames`` (the model's full window)."""
+    wanted = max(int(min_window_s * _FRAMES_PER_S), content_frames + _WINDOW_MARGIN)
+    return min(total_frames, -(-wanted // _WINDOW_STEP) * _WINDOW_STEP)
+
+
+def _windowed_model_class() -> type[Any]:
+    """A ``WhisperModel`` whose encoder can run on a window fitted to the audio (per thread, see
+    :meth:`FasterWhisperRecognizer.transcribe`): faster-whisper always pads the log-mel features to 30 s, and
+    CTranslate2's Whisper encoder accepts shorter inputs, so the padding beyond the fitted window is cut off here."""
+    from faster_whisper import WhisperModel
+    from faster_whisper.transcribe import get_ctranslate2_storage
+
+    class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.window = threading.local()
+
+        def encode(self, features: npt.NDArray[np.float32]) -> Any:
+            min_window_s = getattr(self.window, "min_s", None)
+            if min_window_s is None:
+                return super().encode(features)
+            batch = features if features.ndim == 3 else np.expand_dims(features, 0)
+            voiced = np.flatnonzero(np.any(batch != 0, axis=(0, 1)))  # padding is exact zeros
+            content = int(voiced[-1]) + 1 if len(voiced) else 0
+            frames = fitted_frames(content, batch.shape[-1], min_window_s)
+            window = np.ascontiguousarray(batch[..., :frames])
+            return self.model.encode(get_ctranslate2_storage(window), to_cpu=False)
+
+    return WindowedWhisperModel
+
+
+def _load_model(model_dir: Path, compute_type: str, cpu_threads: int) -> Any:
     """Load (or reuse) the CTranslate2 Whisper model in ``model_dir``; raises :class:`ModelMissingError`."""
     key = (str(model_dir.resolve()), compute_type, cpu_threads)
     with _MODELS_LOCK:
@@ -52,11 +88,11 @@ def _load_model(model_dir: Path, compute_type: str, cpu_threads: int) -> Whisper
         if not (model_dir / "model.bin").is_file():
             raise ModelMissingError("Whisper model folder has no model.bin", remedy="voxdesk models provision")
         try:
-            from faster_whisper import WhisperModel
+            windowed = _windowed_model_class()
         except ImportError as exc:
             raise ModelMissingError("faster-whisper is not installed", remedy="pip install 'voxdesk[asr]'") from exc
         try:
-            model = WhisperModel(str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+            model = windowed(str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelMissingError(
                 "Whisper model could not be loaded", remedy="voxdesk models provision (rebuilds it)"
@@ -193,6 +229,7 @@ class FasterWhisperRecognizer:
         temperature: float | tuple[float, ...] = (
             self.temperatures[0] if len(self.temperatures) == 1 else self.temperatures
         )
+        self._model.window.min_s = options.window_s
         try:
             segments, _info = self._model.transcribe(
                 audio,
@@ -204,7 +241,10 @@ class FasterWhisperRecognizer:
                 hotwords=" ".join(hotwords) or None,
                 vad_filter=self.vad_filter,
                 condition_on_previous_text=True,
+                without_timestamps=not options.timestamps,
             )
             return list(segments)  # materialise the lazy generator here, on the worker
         except (RuntimeError, ValueError) as exc:
             raise VoxdeskError("Speech recognition failed.") from exc
+        finally:
+            self._model.window.min_s = None

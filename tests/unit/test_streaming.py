@@ -99,7 +99,10 @@ def test_partial_cadence_and_order() -> None:
     assert ends == list(range(1_700, 4_400, 500))
     assert all(p.start_ms == 1_000 for p in partials)
     assert partials[0].text == "heard 1000 ms"
-    assert all(c.options == DecodeOptions(beam_size=1) for c in rec.calls)
+    # partials decode on a fitted encoder window (5 s at least), the final on the model's full window
+    assert [c.options for c in rec.calls] == [DecodeOptions(beam_size=1, window_s=5.0)] * len(partials) + [
+        DecodeOptions(beam_size=1, window_s=None)
+    ]
     assert tr.stats.partials == len(partials) and tr.stats.finals == 1
 
 
@@ -235,7 +238,7 @@ async def test_worker_transcribes_streams_and_survives_malformed_messages(tmp_pa
     assert w.stats.malformed == 2 and w.stats.finals == 1 and w.stats.errors == 0
     # zh stream without its own prompt: the worker's zh prompt and hot words, beam 1
     assert rec.calls[-1].options == DecodeOptions(
-        lang="zh", prompt="以下是普通话的句子。", beam_size=1, hotwords=("信用卡",)
+        lang="zh", prompt="以下是普通话的句子。", beam_size=1, hotwords=("信用卡",), timestamps=False
     )
 
 
@@ -388,7 +391,9 @@ def test_media_stream_zh_prompt_and_odd_l16_payload() -> None:
         == "以下是普通话的句子。"
     )
     own = StreamStart("c", "customer", "pcmu", 8_000, lang="zh", prompt="信用卡")
-    assert decode_options(own, defaults) == DecodeOptions(lang="zh", prompt="信用卡", beam_size=1, hotwords=("理财",))
+    assert decode_options(own, defaults) == DecodeOptions(
+        lang="zh", prompt="信用卡", beam_size=1, hotwords=("理财",), timestamps=False
+    )
     assert decode_options(StreamStart("c", "customer", "pcmu", 8_000, lang="en"), defaults).prompt is None
     stream = media_stream(StreamStart("c", "customer", "l16", 16_000), [], ScriptedRecognizer())
     with pytest.raises(AudioFormatError):

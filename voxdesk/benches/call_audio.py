@@ -73,10 +73,12 @@ def build_program(
     gap_ms: int = 1500,
     lead_ms: int = 500,
     tail_ms: int = 1500,
+    first: int = 0,
 ) -> CallProgram:
     """Clips of ``lang`` from ``entries`` joined with ``gap_ms`` silences to at least ``seconds`` of audio
-    (``lead_ms`` of silence first, ``tail_ms`` last). Raises :class:`InvalidInputError` when the manifest has no
-    clip of that language."""
+    (``lead_ms`` of silence first, ``tail_ms`` last), starting with the ``first``-th clip of that language (so
+    that concurrent callers say different things at different times). Raises :class:`InvalidInputError` when the
+    manifest has no clip of that language."""
     chosen = [e for e in entries if e.lang == lang and e.audio.is_file()]
     if not chosen:
         raise InvalidInputError("the speech manifest has no clip of this language", lang=lang)
@@ -87,7 +89,7 @@ def build_program(
     clips: list[SpokenClip] = []
     position = len(parts[0])
     target = int(seconds * RATE_HZ)
-    index = 0
+    index = first
     while position < target:
         entry = chosen[index % len(chosen)]
         index += 1

@@ -7,8 +7,9 @@ One run, for ``concurrent`` = N (CLI process, blocking; a few seconds of set-up,
 2. ``asr.speech_workers`` speech worker processes (the configured recogniser and VAD) and ``ceil(N / 4)`` SIP
    media worker processes on free loopback ports — the same programs ``voxdesk serve`` runs, with the user's
    settings except for ports and folders;
-3. sipp callers (Debian ``sip-tester``): calls alternate between a Chinese and an English navigator line (or use
-   one language), each plays a program of real speech clips from the shared speech manifest as G.711 RTP
+3. one sipp caller (Debian ``sip-tester``) per call, their starts spread over ``ramp_s``: calls alternate between a
+   Chinese and an English navigator line (or use one language); each plays its own program of real speech clips
+   from the shared speech manifest (each call starts at a different clip) as G.711 RTP
    (:mod:`voxdesk.benches.call_audio`, :mod:`telephony.pcap`) and hangs up;
 4. the media workers, then the speech workers, are stopped with SIGTERM and write their statistics files;
 5. :func:`voxdesk.benches.calls_report.analyse` turns it all into per-call rows and one summary.
@@ -33,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import psutil
 import zmq
@@ -46,7 +47,7 @@ from telephony.peers import free_udp_port
 from telephony.sipp import SippCaller, SippRun, playing_call_scenario
 from voxdesk.benches.call_audio import CallProgram, build_program
 from voxdesk.benches.calls_report import CallRow, analyse
-from voxdesk.evals.asr import load_manifest
+from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
 __all__ = ["BenchError", "CallsBenchPlan", "run_calls_bench"]
@@ -73,8 +74,8 @@ class CallsBenchPlan:
     speech_workers: int | None = None
     """Speech worker processes (``None``: ``asr.speech_workers``)."""
     codec: Literal["pcmu", "pcma"] = "pcmu"
-    call_rate: float = 4.0
-    """Calls started per second by each caller process."""
+    ramp_s: float = 5.0
+    """Call starts are spread evenly over this many seconds (about one utterance), like independent callers."""
 
 
 @dataclass
@@ -132,6 +133,11 @@ def _free_port_block(count: int, *, step: int = 1) -> int:
         if ok:
             return base
     raise BenchError("no block of free UDP ports on 127.0.0.1")
+
+
+def caller_number(index: int) -> str:
+    """The caller number (E.164) of benchmark call ``index``."""
+    return f"+86138{index:08d}"
 
 
 def _navigator_lines(settings: Settings) -> dict[str, LineSettings]:
@@ -214,28 +220,40 @@ class _Run:
                     tail = "\n".join(child.lines[-15:])
                     raise BenchError(f"{child.name} did not start (exit {child.process.poll()}):\n{tail}")
 
-    def start_callers(self, programs: dict[str, CallProgram], numbers: dict[str, str], langs: Sequence[str]) -> None:
-        groups: dict[tuple[int, str], int] = {}
-        for i in range(self.plan.concurrent):
-            key = (i // self.per_worker, langs[i % len(langs)])
-            groups[key] = groups.get(key, 0) + 1
-        pcaps = {lang: self.work / f"{lang}.pcap" for lang in programs}
-        for lang, program in programs.items():
-            program.write_pcap(pcaps[lang], self.plan.codec)
-        for (worker, lang), calls in sorted(groups.items()):
-            scenario = playing_call_scenario(pcaps[lang], programs[lang].duration_ms, codec=self.plan.codec)
+    def plan_calls(self, entries: list[ManifestEntry], langs: Sequence[str]) -> dict[str, CallProgram]:
+        """Caller number → program: call ``i`` speaks ``langs[i % len(langs)]``, starting at its own clip."""
+        return {
+            caller_number(i): build_program(
+                entries,
+                cast(Literal["zh", "en"], langs[i % len(langs)]),
+                self.plan.seconds,
+                first=i // len(langs),
+            )
+            for i in range(self.plan.concurrent)
+        }
+
+    def start_callers(self, programs: dict[str, CallProgram], numbers: dict[str, str]) -> None:
+        """One sipp process per call, to media worker ``i // 4``; starts spread evenly over ``plan.ramp_s`` so
+        that callers speak independently of each other, as real callers do. Blocks for the ramp."""
+        started = time.monotonic()
+        for i, (number, program) in enumerate(programs.items()):
+            pcap = self.work / f"call-{i}.pcap"
+            program.write_pcap(pcap, self.plan.codec)
+            scenario = playing_call_scenario(pcap, program.duration_ms, codec=self.plan.codec, caller=number)
             caller = SippCaller(
                 scenario,
                 work_dir=self.work,
-                name=f"caller-{worker}-{lang}",
-                target=f"127.0.0.1:{self.sip_port + worker}",
-                service=numbers[lang],
-                calls=calls,
+                name=f"caller-{i}",
+                target=f"127.0.0.1:{self.sip_port + i // self.per_worker}",
+                service=numbers[program.lang],
+                calls=1,
                 sip_port=_free_port_block(1),
-                media_port=_free_port_block(4 * calls + 4),  # sipp: media_port + 4·(call - 1) …
-                rate=self.plan.call_rate,
+                media_port=_free_port_block(4),
                 timeout_s=self.plan.seconds + 60,
             )
+            delay = started + i * self.plan.ramp_s / self.plan.concurrent - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
             caller.start()
             self.callers.append(caller)
 
@@ -306,14 +324,14 @@ def run_calls_bench(
     if missing:
         raise ConfigError(f"telephony.lines has no navigator line for {', '.join(missing)}")
     entries = load_manifest(manifest)
-    programs = {lang: build_program(entries, lang, plan.seconds) for lang in langs}  # type: ignore[arg-type]
     work = Path(tempfile.mkdtemp(prefix="voxdesk-bench-calls-"))
     run = _Run(settings, plan, work, config_file)
     try:
+        programs = run.plan_calls(entries, langs)
         run.start_workers()
         ours = [c.process for c in [*run.media, *run.speech]]
         cpu0, machine0, wall0 = _cpu_seconds(ours), psutil.cpu_times(), time.monotonic()
-        run.start_callers(programs, {lang: lines[lang].number for lang in langs}, langs)
+        run.start_callers(programs, {lang: lines[lang].number for lang in langs})
         results: list[SippRun] = [caller.wait() for caller in run.callers]
         cpu1, machine1, wall1 = _cpu_seconds(ours), psutil.cpu_times(), time.monotonic()
         run.stop(run.media)
@@ -341,7 +359,6 @@ def run_calls_bench(
         events=run.recorder.events,
         media=media,
         speech=speech,
-        line_langs={lines[lang].name: lang for lang in langs},
         programs=programs,
         cpu=cpu,
         callers_ok=all(r.ok for r in results),

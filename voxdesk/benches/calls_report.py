@@ -9,7 +9,8 @@ Inputs, all gathered by :mod:`voxdesk.benches.calls`:
   jitter buffer had to conceal);
 * the speech workers' counters (:class:`asr.worker.SpeechWorkerStats`);
 * every bus event with the wall-clock time (epoch ms) at which the benchmark received it;
-* the programs the callers played (:class:`voxdesk.benches.call_audio.CallProgram`), to score the transcripts.
+* the program each caller played (:class:`voxdesk.benches.call_audio.CallProgram`, by caller number), to score
+  the transcripts.
 
 Final-transcript latency is measured from the moment the end of speech reached the media worker (the leg's first
 frame time plus the utterance's ``end_ms`` in stream time) to the moment the ``FinalTranscript`` arrived on the
@@ -68,13 +69,13 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return round(float(np.percentile(np.asarray(values, dtype=np.float64), q)), 1) if values else None
 
 
-def _rows(
-    events: Sequence[tuple[float, Event]], line_langs: Mapping[str, str], programs: Mapping[str, CallProgram]
-) -> dict[str, CallRow]:
+def _rows(events: Sequence[tuple[float, Event]], programs: Mapping[str, CallProgram]) -> dict[str, CallRow]:
     rows: dict[str, CallRow] = {}
+    said: dict[str, CallProgram] = {}
     for _, event in events:
-        if isinstance(event, CallStarted) and event.line in line_langs:
-            rows[event.call_id] = CallRow(event.call_id, line_langs[event.line])
+        if isinstance(event, CallStarted) and event.caller is not None and event.caller in programs:
+            said[event.call_id] = programs[event.caller]
+            rows[event.call_id] = CallRow(event.call_id, programs[event.caller].lang)
         elif isinstance(event, CallEnded) and event.call_id in rows:
             rows[event.call_id].ended = True
             rows[event.call_id].sip_code = event.sip_code
@@ -85,9 +86,8 @@ def _rows(
             if event.text:
                 texts[event.call_id].append(event.text)
     for call_id, row in rows.items():
-        program = programs.get(row.lang)
-        if program is not None and row.lang in ("zh", "en"):
-            row.counts = error_counts(program.reference, " ".join(texts[call_id]), row.lang)  # type: ignore[arg-type]
+        program = said[call_id]
+        row.counts = error_counts(program.reference, " ".join(texts[call_id]), program.lang)
     return rows
 
 
@@ -139,13 +139,13 @@ def analyse(
     events: Sequence[tuple[float, Event]],
     media: Sequence[Mapping[str, Any]],
     speech: Sequence[Mapping[str, Any]],
-    line_langs: Mapping[str, str],
     programs: Mapping[str, CallProgram],
     cpu: Mapping[str, float],
     callers_ok: bool,
 ) -> tuple[list[CallRow], dict[str, Any]]:
-    """Per-call rows and the summary object (the ``--json`` keys) of one run with ``concurrent`` calls."""
-    rows = _rows(events, line_langs, programs)
+    """Per-call rows and the summary object (the ``--json`` keys) of one run with ``concurrent`` calls;
+    ``programs`` maps each benchmark caller's number (``CallStarted.caller``) to what it said."""
+    rows = _rows(events, programs)
     timings = _apply_media(rows, media)
     _apply_latencies(rows, events, timings)
     ordered = sorted(rows.values(), key=lambda r: r.call_id)
@@ -174,10 +174,21 @@ def analyse(
         "partials_skipped": sum(int(s.get("partials_skipped", 0)) for s in speech),
         "speech_max_lag_ms": max((int(s.get("max_lag_ms", 0)) for s in speech), default=None),
         "speech_errors": sum(int(s.get("errors", 0)) for s in speech),
+        **_timings(speech),
         **{key: round(value, 1) for key, value in cpu.items()},
     }
     summary["holds"] = holds(summary)
     return ordered, summary
+
+
+def _timings(speech: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """p50/p95 (ms) of the speech workers' per-pass timings: waiting finals, final and partial decodes."""
+    out: dict[str, float | None] = {}
+    for name in ("final_wait_ms", "final_decode_ms", "partial_decode_ms"):
+        values = [float(v) for s in speech for v in s.get(name, [])]
+        stem = name.removesuffix("_ms")
+        out[f"{stem}_p50_ms"], out[f"{stem}_p95_ms"] = _pct(values, 50), _pct(values, 95)
+    return out
 
 
 def holds(summary: Mapping[str, Any]) -> bool:

@@ -1,7 +1,7 @@
 """Live transcription of one audio stream (one leg of one call): VAD → endpointing → partials and finals.
 
-A :class:`StreamingTranscriber` is synchronous and owned by one thread (the speech worker's inference thread; in
-tests, the test). Work is split in two phases so a worker can schedule it:
+A :class:`StreamingTranscriber` is synchronous. Work is split in two phases, which a speech worker runs on two
+threads (its intake thread and its inference thread; in tests, both on the test's thread):
 
 1. :meth:`StreamingTranscriber.accept` — cheap: runs the VAD and the :class:`~asr.endpointer.Endpointer` over new
    16 kHz PCM, returns :class:`~core.events.SpeechStarted` at once, queues a pending final for every utterance that
@@ -18,6 +18,7 @@ call time of the stream's first sample.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -127,8 +128,10 @@ class StreamingTranscriber:
     """Partials and finals for one (call_id, leg) stream of 16 kHz mono PCM16; see the module doc.
 
     ``vad`` belongs to this stream (it carries state). ``options`` are used for every pass (beam 1 for live).
-    Not thread-safe: one owner thread. Recogniser errors propagate from ``run_*`` (the pending item is consumed
-    first, so a failing utterance is not retried forever).
+    Threads: one thread may :meth:`accept`/:meth:`flush` (phase 1) while another runs :meth:`run_final` and
+    :meth:`run_partial` (phase 2); a lock guards the state, and no lock is held while recognising. Recogniser
+    errors propagate from ``run_*`` (the pending item is consumed all the same, so a failing utterance is not
+    retried forever).
     """
 
     def __init__(
@@ -160,6 +163,8 @@ class StreamingTranscriber:
         self._last_partial = 0  # sample position of the last partial decision
         self._partial_cost_samples = 0
         self._received_ms = offset_ms
+        self._finals_queued = 0  # utterances endpointed so far (a partial decoded across an endpoint is stale)
+        self._lock = threading.RLock()
 
     # --- time -----------------------------------------------------------------------------------------------
 
@@ -174,8 +179,9 @@ class StreamingTranscriber:
     @property
     def processed_ms(self) -> int:
         """Call time (ms) up to which everything is done: VAD'd, and every endpointed final recognised."""
-        vad_done = self._ms(self._endpointer.position)
-        return min(vad_done, self._finals[0].detected_ms) if self._finals else vad_done
+        with self._lock:
+            vad_done = self._ms(self._endpointer.position)
+            return min(vad_done, self._finals[0].detected_ms) if self._finals else vad_done
 
     def note_received(self, end_ms: int) -> None:
         """Upstream has received audio up to call time ``end_ms`` (ms) for this stream (maybe not accepted yet)."""
@@ -192,6 +198,10 @@ class StreamingTranscriber:
         """Take the next 16 kHz mono int16 samples; returns :class:`SpeechStarted` events (possibly none)."""
         if pcm16k.dtype != np.int16 or pcm16k.ndim != 1:
             raise AudioFormatError("Streaming audio must be mono int16 at 16 kHz.")
+        with self._lock:
+            return self._accept(pcm16k)
+
+    def _accept(self, pcm16k: npt.NDArray[np.int16]) -> list[Event]:
         self._buffer.append(pcm16k)
         data = np.concatenate([self._vad_rest, pcm16k]) if len(self._vad_rest) else pcm16k
         usable = len(data) - len(data) % self._frame
@@ -216,15 +226,22 @@ class StreamingTranscriber:
         audio = self._buffer.cut(audio_start, audio_end)
         final = _PendingFinal(audio, self._ms(speech_start), self._ms(speech_end), self._ms(self._endpointer.position))
         self._finals.append(final)
+        self._finals_queued += 1
 
     def flush(self) -> None:
         """The stream ended: queue the final of the utterance in progress, if any (run it with :meth:`run_final`)."""
-        for ev in self._endpointer.flush():
-            self._count_missed_partials(ev.audio_end)
-            self._queue_final(ev.audio_start, ev.audio_end, ev.speech_start, ev.speech_end)
-        self._vad_rest = _EMPTY
+        with self._lock:
+            for ev in self._endpointer.flush():
+                self._count_missed_partials(ev.audio_end)
+                self._queue_final(ev.audio_start, ev.audio_end, ev.speech_start, ev.speech_end)
+            self._vad_rest = _EMPTY
 
     # --- phase 2: expensive ---------------------------------------------------------------------------------
+
+    @property
+    def finals_endpointed(self) -> int:
+        """Utterances endpointed so far on this stream (pending or done)."""
+        return self._finals_queued
 
     @property
     def finals_pending(self) -> int:
@@ -238,10 +255,17 @@ class StreamingTranscriber:
 
     def run_final(self) -> FinalTranscript | None:
         """Recognise the oldest pending utterance; ``None`` when none is pending. Text may be empty (noise)."""
-        if not self._finals:
-            return None
-        final = self._finals.popleft()
-        result = self._recognizer.transcribe(final.audio, replace(self.options, window_s=self.config.final_window_s))
+        with self._lock:
+            if not self._finals:
+                return None
+            final = self._finals[0]
+        try:
+            result = self._recognizer.transcribe(
+                final.audio, replace(self.options, window_s=self.config.final_window_s)
+            )
+        finally:
+            with self._lock:  # consumed even when recognition fails, so a bad utterance is not retried forever
+                self._finals.popleft()
         self.stats.finals += 1
         return FinalTranscript(
             call_id=self.call_id,
@@ -256,10 +280,11 @@ class StreamingTranscriber:
     @property
     def partial_due(self) -> bool:
         """Whether an utterance is in progress and a partial is due (by audio time since the last one)."""
-        interval = self._partial_interval()
-        if not interval or not self._endpointer.in_utterance:
-            return False
-        return self._endpointer.position - self._last_partial >= interval
+        with self._lock:
+            interval = self._partial_interval()
+            if not interval or not self._endpointer.in_utterance:
+                return False
+            return self._endpointer.position - self._last_partial >= interval
 
     def _partial_interval(self) -> int:
         """Current partial interval in samples (0: partials off)."""
@@ -280,25 +305,29 @@ class StreamingTranscriber:
         lags by more than ``max_partial_lag_ms``, or when nothing was recognised yet. Partial slots that pass
         without a partial (skipped for lag, or not run in time by the worker) are counted in
         ``stats.partials_skipped``."""
-        if not self.partial_due:
-            return None
-        position = self._endpointer.position
-        interval = self._partial_interval()
-        self.stats.partials_skipped += (position - self._last_partial) // interval - 1
-        self._last_partial = position
-        if self.lag_ms > self.config.max_partial_lag_ms:
-            self.stats.partials_skipped += 1
-            return None
-        start = self._endpointer.keep_from
+        with self._lock:
+            if not self.partial_due:
+                return None
+            position = self._endpointer.position
+            interval = self._partial_interval()
+            self.stats.partials_skipped += (position - self._last_partial) // interval - 1
+            self._last_partial = position
+            if self.lag_ms > self.config.max_partial_lag_ms:
+                self.stats.partials_skipped += 1
+                return None
+            audio = self._buffer.cut(self._endpointer.keep_from, position)
+            speech_start, endpointed = self._endpointer.speech_start, self._finals_queued
         options = replace(self.options, window_s=self.config.partial_window_s)
-        result = self._recognizer.transcribe(self._buffer.cut(start, position), options)
-        self.stats.partial_passes += 1
-        self._partial_cost_samples = int(result.compute_ms * SAMPLE_RATE_HZ / 1000)
+        result = self._recognizer.transcribe(audio, options)  # no lock held: audio may keep arriving meanwhile
+        with self._lock:
+            self.stats.partial_passes += 1
+            self._partial_cost_samples = int(result.compute_ms * SAMPLE_RATE_HZ / 1000)
+            if self._finals_queued != endpointed:  # the utterance ended while decoding: its final says it all
+                return None
         text = result.text.strip()
         if not text or _looks_like_loop(text):
             return None
         self.stats.partials += 1
-        speech_start = self._endpointer.speech_start
         return PartialTranscript(
             call_id=self.call_id,
             leg=self.leg,

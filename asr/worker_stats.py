@@ -46,9 +46,9 @@ class SpeechWorkerStats:
 class DutyCycle:
     """The share of recent wall time spent in some activity (here: partial recognition passes).
 
-    :meth:`add` records one pass (monotonic start and end, s); :meth:`share` is the busy fraction of the last
-    ``window_s`` seconds. Pure and single-thread (the inference thread); times are passed in, so tests need no
-    clock.
+    :meth:`add` records one pass (monotonic start and end, s); :meth:`share` is the busy time of the last
+    ``window_s`` seconds over ``window_s`` (above 1 when several threads were busy at once). Pure, not thread-safe
+    (the caller locks); times are passed in, so tests need no clock.
     """
 
     def __init__(self, window_s: float = 2.0) -> None:
@@ -59,8 +59,8 @@ class DutyCycle:
         self._spans.append((start_s, end_s))
 
     def share(self, now_s: float) -> float:
-        """Busy fraction in [0, 1] of ``[now_s - window_s, now_s]``."""
+        """Busy time within ``[now_s - window_s, now_s]`` divided by ``window_s`` (≥ 0)."""
         since = now_s - self.window_s
         self._spans = [(a, b) for a, b in self._spans if b > since]
         busy = sum(min(b, now_s) - max(a, since) for a, b in self._spans)
-        return max(0.0, min(1.0, busy / self.window_s))
+        return max(0.0, busy / self.window_s)

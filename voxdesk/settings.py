@@ -98,6 +98,9 @@ class AsrSettings(BaseModel):
 
     speech_workers: int = 1
     """Speech worker processes started by ``voxdesk serve``; each call's streams go to one worker."""
+    inference_threads: int = 2
+    """Recognition passes a speech worker runs at once (each on ``models.threads / inference_threads`` CPU
+    threads): two one-thread passes keep two cores busier than one two-thread pass, so finals wait less."""
     speech_endpoint_template: str = "ipc://var/run/speech-{index}.sock"
     """Where speech worker ``index`` receives audio (PULL); media workers connect to every one."""
     vad: Literal["silero", "webrtc"] = "silero"

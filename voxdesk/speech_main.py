@@ -52,16 +52,20 @@ class LanguageRoutedRecognizer:
 
 def build_recognizer(settings: Settings) -> Recognizer:
     """The live recogniser: faster-whisper on ``models.whisper_model`` (assembled on first use), greedy, no
-    temperature fallback (latency matters more than rescuing a bad decode); ``en`` lines use
-    ``asr.english_only_model`` when it differs. Blocking (model load); raises ``ModelMissingError``."""
+    temperature fallback (latency matters more than rescuing a bad decode), ``asr.inference_threads`` passes at
+    once; ``en`` lines use ``asr.english_only_model`` when it differs. Blocking (model load); raises
+    ``ModelMissingError``."""
     from asr.backends.faster_whisper import FasterWhisperRecognizer
     from asr.models import whisper_model_path
+
+    parallel = max(1, settings.asr.inference_threads)
 
     def load(name: WhisperName) -> Recognizer:
         return FasterWhisperRecognizer(
             whisper_model_path(name, settings.models.cache_dir),
             compute_type=settings.models.compute_type,
-            cpu_threads=settings.models.threads,
+            cpu_threads=max(1, settings.models.threads // parallel),
+            num_workers=parallel,
             temperatures=(0.0,),
             zh_prompt=settings.asr.zh_prompt,
         )
@@ -156,6 +160,7 @@ async def serve(
             decode=decode_defaults(settings.asr),
             stop=stop,
             on_started=started,
+            inference_threads=max(1, settings.asr.inference_threads),
         )
         log.info("speech worker exiting", worker=index, finals=stats.finals, malformed=stats.malformed)
         if stats_file is not None:

@@ -3,8 +3,10 @@
 ``FasterWhisperRecognizer(model_dir)`` loads the model once per process (a process-wide cache keyed by folder,
 compute type and thread count, so several recognisers share one copy of the ~140 MB weights) and implements
 :class:`asr.base.Recognizer`. :meth:`FasterWhisperRecognizer.transcribe` is blocking and CPU-bound: run it in a
-speech worker process or via ``asyncio.to_thread``. It may be called from several threads at once; CTranslate2
-serialises them on its one worker (``num_workers=1``), so extra threads add no throughput, only queueing.
+speech worker process or via ``asyncio.to_thread``. It may be called from several threads at once: CTranslate2
+runs up to ``num_workers`` passes in parallel (each on ``cpu_threads`` threads, one model replica each) and queues
+the rest; a live speech worker on two cores runs two passes of one thread each, which keeps both cores busier than
+one pass on two threads.
 
 The model folder comes from :func:`asr.models.whisper_model_path`; nothing here downloads.
 """
@@ -41,7 +43,7 @@ _MIN_SAMPLES: Final = SAMPLE_RATE_HZ // 100  # 10 ms: anything shorter has no sp
 _FRAMES_PER_S: Final = 100  # Whisper's log-mel hop: 10 ms
 _WINDOW_STEP: Final = 100  # fitted windows are rounded up to whole seconds (fewer distinct shapes)
 _WINDOW_MARGIN: Final = 100  # 1 s of padding after the audio in a fitted window
-_MODELS: dict[tuple[str, str, int], Any] = {}
+_MODELS: dict[tuple[str, str, int, int], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -78,9 +80,9 @@ def _windowed_model_class() -> type[Any]:
     return WindowedWhisperModel
 
 
-def _load_model(model_dir: Path, compute_type: str, cpu_threads: int) -> Any:
+def _load_model(model_dir: Path, compute_type: str, cpu_threads: int, num_workers: int = 1) -> Any:
     """Load (or reuse) the CTranslate2 Whisper model in ``model_dir``; raises :class:`ModelMissingError`."""
-    key = (str(model_dir.resolve()), compute_type, cpu_threads)
+    key = (str(model_dir.resolve()), compute_type, cpu_threads, num_workers)
     with _MODELS_LOCK:
         model = _MODELS.get(key)
         if model is not None:
@@ -92,7 +94,13 @@ def _load_model(model_dir: Path, compute_type: str, cpu_threads: int) -> Any:
         except ImportError as exc:
             raise ModelMissingError("faster-whisper is not installed", remedy="pip install 'voxdesk[asr]'") from exc
         try:
-            model = windowed(str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads)
+            model = windowed(
+                str(model_dir),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
+            )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelMissingError(
                 "Whisper model could not be loaded", remedy="voxdesk models provision (rebuilds it)"
@@ -122,8 +130,9 @@ class FasterWhisperRecognizer:
     """:class:`asr.base.Recognizer` on a local faster-whisper model (multilingual base or English-only tiny.en).
 
     ``model_dir``: a folder that ``WhisperModel`` loads (from :func:`asr.models.whisper_model_path`).
-    ``compute_type``: CTranslate2 type (``int8`` on CPU). ``cpu_threads``: intra-op threads (2 on the reference
-    machine). ``normalizer``: maps raw output to display text (Simplified Chinese etc.).
+    ``compute_type``: CTranslate2 type (``int8`` on CPU). ``cpu_threads``: intra-op threads per pass (2 on the
+    reference machine). ``num_workers``: passes that may run at once from different threads. ``normalizer``: maps
+    raw output to display text (Simplified Chinese etc.).
     ``temperatures``: decoding temperatures; more than one enables Whisper's fallback when a decode looks like a
     loop or has a low log-probability (slower on bad audio). ``vad_filter``: drop non-speech with the bundled
     Silero VAD first (useful for long recordings with pauses; utterances from an endpointer need none).
@@ -139,6 +148,7 @@ class FasterWhisperRecognizer:
         *,
         compute_type: str = "int8",
         cpu_threads: int = 2,
+        num_workers: int = 1,
         normalizer: Normalizer = normalize_for_display,
         temperatures: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
         vad_filter: bool = False,
@@ -149,7 +159,7 @@ class FasterWhisperRecognizer:
         self.temperatures = tuple(temperatures) or (0.0,)
         self.vad_filter = vad_filter
         self.zh_prompt = zh_prompt
-        self._model = _load_model(model_dir, compute_type, cpu_threads)
+        self._model = _load_model(model_dir, compute_type, cpu_threads, num_workers)
 
     @property
     def model(self) -> WhisperModel:

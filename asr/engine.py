@@ -1,0 +1,378 @@
+"""The threads of a speech worker: an intake thread that listens, an inference thread that recognises.
+
+::
+
+    intake thread    ── inbox → per stream: G.711 → PCM16, 8 → 16 kHz (Resampler), VAD + endpointing
+                        → SpeechStarted at once; endpointed utterances queued as pending finals; partials marked due
+    inference threads ── each: a final of the stream whose oldest pending final waits longest, else one partial (the
+                        most lagging due stream) while partials stay within ``streaming.partial_budget`` of the
+                        recent recognition time; a stream is claimed by one thread at a time, so its events keep
+                        their order
+
+Splitting them keeps endpointing on time: an utterance's end is detected while the recogniser is busy with another
+stream, so a final waits only for the pass in progress, not for the audio backlog behind it. CTranslate2 and ONNX
+Runtime release the GIL while they compute, so the two threads overlap on two cores.
+
+Streams are keyed by (call_id, leg). The intake thread creates and ends them; the inference thread recognises and,
+once an ended stream's finals are done, forgets it. ``_lock`` guards the stream tables; each
+:class:`asr.streaming.StreamingTranscriber` guards its own state. Events go to ``emit`` (thread-safe, in order per
+thread). Every step is a task root: a failure is logged and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from asr.base import Recognizer, VoiceActivityDetector
+from asr.media_stream import DecodeDefaults, MediaStream
+from asr.streaming import StreamingConfig
+from asr.worker_stats import DutyCycle, SpeechWorkerStats, keep_timing
+from core.events import Event
+from core.logging import get_logger
+from core.media import AudioChunk, StreamEnd, StreamStart
+
+__all__ = ["SpeechEngine", "StreamKey"]
+
+log = get_logger(__name__)
+
+StreamKey = tuple[str, str]
+_STOP = object()
+
+
+class SpeechEngine:
+    """Streams, their intake and inference threads (see the module docstring).
+
+    ``put()`` takes media messages from any thread; ``processed`` (call ms done per stream) is read by the owner for
+    the lag. ``start()`` starts both threads; ``stop()`` (blocking) ends every open stream, runs its finals and
+    joins the threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        recognizer: Recognizer,
+        vad_factory: Callable[[], VoiceActivityDetector],
+        streaming: StreamingConfig,
+        decode: DecodeDefaults,
+        stats: SpeechWorkerStats,
+        emit: Callable[[list[Event]], None],
+        received: dict[StreamKey, int],
+        index: int = 0,
+        idle_timeout_s: float = 60.0,
+        inference_threads: int = 1,
+    ) -> None:
+        self.stats = stats
+        self.index = index
+        self.processed: dict[StreamKey, int] = {}
+        """Call ms up to which each stream is processed (VAD'd and its finals recognised)."""
+        self._recognizer = recognizer
+        self._vad_factory = vad_factory
+        self._streaming = streaming
+        self._decode = decode
+        self._emit = emit
+        self._received = received
+        self._idle_timeout_s = idle_timeout_s
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._streams: dict[StreamKey, MediaStream] = {}
+        self._final_queued: dict[StreamKey, list[float]] = {}  # monotonic s at which each pending final was endpointed
+        self._stamped: dict[StreamKey, int] = {}  # finals endpointed and stamped so far, per stream
+        self._partial_duty = DutyCycle()
+        self._busy: set[StreamKey] = set()  # streams an inference thread is recognising now
+        self._inference_threads = max(1, inference_threads)
+        self._signal = _Signal()  # bumped by the intake thread when there may be something to recognise
+        self._intake_done = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle (owner thread) ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._intake_main, name=f"speech-intake-{self.index}", daemon=True),
+            *(
+                threading.Thread(
+                    target=self._inference_main,
+                    args=(i > 0 or self._inference_threads == 1,),
+                    name=f"speech-inference-{self.index}-{i}",
+                    daemon=True,
+                )
+                for i in range(self._inference_threads)
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, message: object) -> None:
+        """Queue one decoded media message (any thread, never blocks)."""
+        self._inbox.put(message)
+
+    def stop(self) -> None:
+        """End every open stream, recognise its pending finals, join both threads (blocking)."""
+        self._inbox.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+    # --- intake thread --------------------------------------------------------------------------------------
+
+    def _intake_main(self) -> None:
+        while True:
+            try:
+                item = self._inbox.get(timeout=min(1.0, self._idle_timeout_s))
+            except queue.Empty:
+                self._expire_idle_streams()
+                continue
+            if item is _STOP:
+                with self._lock:
+                    keys = tuple(self._streams)
+                for key in keys:
+                    self._guard(self._end_stream, key)
+                self._intake_done.set()
+                self._signal.bump()
+                return
+            self._step(item)
+            if self._inbox.empty():
+                self._expire_idle_streams()
+            self._signal.bump()
+
+    def _expire_idle_streams(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            idle = [k for k, s in self._streams.items() if not s.ended and now - s.last_active_s > self._idle_timeout_s]
+        for key in idle:
+            self.stats.streams_expired += 1
+            log.warning("speech stream ended after inactivity", worker=self.index, call_id=key[0], leg=key[1])
+            self._guard(self._end_stream, key)
+
+    def _guard(self, fn: Callable[..., None], *args: object) -> None:
+        """Task root of one step: log and count any failure, never die."""
+        try:
+            fn(*args)
+        except Exception:  # both threads must survive bad audio and recogniser failures
+            self.stats.errors += 1
+            log.exception("speech worker step failed", worker=self.index)
+
+    def _step(self, item: object) -> None:
+        if isinstance(item, StreamStart):
+            self._guard(self._start_stream, item)
+        elif isinstance(item, AudioChunk):
+            self._guard(self._audio, item)
+        elif isinstance(item, StreamEnd):
+            self._guard(self._end_stream, (item.call_id, item.leg))
+
+    def _start_stream(self, start: StreamStart) -> None:
+        key = (start.call_id, start.leg)
+        with self._lock:
+            restarted = key in self._streams
+        if restarted:
+            self._end_stream(key)
+        stream = MediaStream(
+            start,
+            recognizer=self._recognizer,
+            vad_factory=self._vad_factory,
+            config=self._streaming,
+            defaults=self._decode,
+            now_s=time.monotonic(),
+        )
+        with self._lock:
+            old = self._streams.get(key)
+            if old is not None:  # the old one's finals still run: keep them apart
+                self._streams[(key[0], f"{key[1]}#{id(old)}")] = old
+            self._streams[key] = stream
+            self._final_queued[key] = []
+            self._stamped[key] = 0
+        self.stats.streams_started += 1
+
+    def _audio(self, chunk: AudioChunk) -> None:
+        key = (chunk.call_id, chunk.leg)
+        with self._lock:
+            stream = self._streams.get(key)
+        if stream is None or stream.ended:
+            self.stats.orphan_chunks += 1
+            return
+        stream.last_active_s = time.monotonic()
+        events = stream.audio(chunk)
+        self._count_skipped(stream)
+        self._emit(events)
+        self._note_progress(key, stream)
+
+    def _end_stream(self, key: StreamKey) -> None:
+        with self._lock:
+            stream = self._streams.get(key)
+        if stream is None or stream.ended:
+            return
+        self._emit(stream.end())
+        self._count_skipped(stream)
+        self._note_progress(key, stream)
+
+    def _count_skipped(self, stream: MediaStream) -> None:
+        with self._lock:  # both threads count
+            self.stats.partials_skipped += stream.skipped_delta()
+
+    def _note_progress(self, key: StreamKey, stream: MediaStream) -> None:
+        """Processed time for the lag, and a time stamp for every final endpointed since the last look."""
+        transcriber = stream.transcriber
+        if transcriber is None:
+            return
+        self.processed[key] = transcriber.processed_ms
+        now = time.monotonic()
+        with self._lock:
+            endpointed = transcriber.finals_endpointed
+            fresh = endpointed - self._stamped.get(key, 0)
+            self._stamped[key] = endpointed
+            self._final_queued.setdefault(key, []).extend([now] * fresh)
+
+    # --- inference threads ----------------------------------------------------------------------------------
+
+    def _inference_main(self, partials: bool) -> None:
+        """One inference thread: finals first; partials too when ``partials`` (with several threads, the first one
+        keeps to finals, so that an utterance that ends never waits for a partial pass to finish)."""
+        seen = self._signal.generation
+        while True:
+            if self._run_one_final():
+                continue
+            if self._intake_done.is_set():
+                with self._lock:
+                    pending = any(s.transcriber and s.transcriber.finals_pending for s in self._streams.values())
+                if not pending:
+                    return
+                seen = self._signal.wait(seen, 0.05)
+                continue
+            if partials and self._run_one_partial():
+                continue
+            seen = self._signal.wait(seen, 0.05 if partials and self._partial_waiting() else 0.5)
+
+    def _oldest_stamp(self, stream: MediaStream) -> float:
+        """Monotonic time at which the stream's oldest pending final was endpointed (caller holds the lock)."""
+        stamps = self._final_queued.get((stream.start.call_id, stream.start.leg))
+        return stamps[0] if stamps else 0.0
+
+    def _claim(self, wanted: Callable[[MediaStream], bool], order: Callable[[MediaStream], float]) -> StreamKey | None:
+        """Mark the first (by ``order``) idle stream that ``wanted`` accepts as busy; its key, or ``None``."""
+        with self._lock:
+            idle = [(order(s), k) for k, s in self._streams.items() if k not in self._busy and wanted(s)]
+            if not idle:
+                return None
+            key = min(idle)[1]
+            self._busy.add(key)
+            return key
+
+    def _release(self, key: StreamKey) -> None:
+        """Un-claim ``key``; forget it when it ended and has nothing left to recognise."""
+        with self._lock:
+            self._busy.discard(key)
+            stream = self._streams.get(key)
+            if stream is not None and stream.ended and not (stream.transcriber and stream.transcriber.finals_pending):
+                del self._streams[key]
+                self._final_queued.pop(key, None)
+                self._stamped.pop(key, None)
+                self._received.pop(key, None)
+                self.processed.pop(key, None)
+
+    def _run_one_final(self) -> bool:
+        """Recognise one pending final of the stream whose oldest one waits longest; whether one ran. Ended streams
+        with nothing pending are forgotten on the way."""
+        with self._lock:
+            finished = [k for k, s in self._streams.items() if s.ended and k not in self._busy]
+        for done in finished:
+            self._release(done)
+        key = self._claim(lambda s: bool(s.transcriber and s.transcriber.finals_pending), self._oldest_stamp)
+        if key is None:
+            return False
+        try:
+            with self._lock:
+                stream = self._streams[key]
+                stamps = self._final_queued.get(key)
+                queued_at = stamps.pop(0) if stamps else None
+            transcriber = stream.transcriber
+            assert transcriber is not None
+            started = time.monotonic()
+            if queued_at is not None:
+                keep_timing(self.stats.final_wait_ms, 1000.0 * (started - queued_at))
+            try:
+                final = transcriber.run_final()
+            except Exception:  # task root: a failed final is logged, the stream goes on
+                self.stats.errors += 1
+                log.exception("final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
+                final = None
+            keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
+            if final is not None:
+                self.stats.finals += 1
+                self._emit([final])
+            self.processed[key] = transcriber.processed_ms
+        finally:
+            self._release(key)
+        return True
+
+    def _partial_allowed(self) -> bool:
+        """Whether partial passes are within ``streaming.partial_budget`` of the recent recognition capacity."""
+        with self._lock:
+            share = self._partial_duty.share(time.monotonic())
+        return share < self._streaming.partial_budget * max(1, self._inference_threads - 1)
+
+    def _partial_waiting(self) -> bool:
+        with self._lock:
+            streams = tuple(self._streams.values())
+        return any(s.transcriber is not None and not s.ended and s.transcriber.partial_due for s in streams)
+
+    def _run_one_partial(self) -> bool:
+        """One partial pass for the most lagging due stream, within the partial budget; whether one ran."""
+        if not self._partial_allowed():
+            return False
+        key = self._claim(
+            lambda s: bool(s.transcriber and not s.ended and s.transcriber.partial_due),
+            lambda s: -float(s.transcriber.lag_ms) if s.transcriber else 0.0,
+        )
+        if key is None:
+            return False
+        try:
+            with self._lock:
+                stream = self._streams[key]
+            transcriber = stream.transcriber
+            assert transcriber is not None
+            transcriber.note_received(self._received.get(key, 0))
+            started = time.monotonic()
+            passes = transcriber.stats.partial_passes
+            try:
+                partial = transcriber.run_partial()
+            except Exception:  # task root: partials are best effort
+                self.stats.errors += 1
+                log.exception("partial transcription failed", worker=self.index, call_id=key[0], leg=key[1])
+                return True
+            finally:
+                self._count_skipped(stream)
+            if transcriber.stats.partial_passes > passes:
+                ended = time.monotonic()
+                with self._lock:
+                    self._partial_duty.add(started, ended)
+                keep_timing(self.stats.partial_decode_ms, 1000.0 * (ended - started))
+            if partial is not None:
+                self.stats.partials += 1
+                self._emit([partial])
+        finally:
+            self._release(key)
+        return True
+
+
+class _Signal:
+    """A generation counter with a condition: the intake thread bumps it, idle inference threads wait for a bump
+    they have not seen (no wake-up is lost between a check and a wait)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._cond = threading.Condition()
+
+    def bump(self) -> None:
+        with self._cond:
+            self.generation += 1
+            self._cond.notify_all()
+
+    def wait(self, seen: int, timeout_s: float) -> int:
+        """Wait until the generation differs from ``seen`` (at most ``timeout_s``); returns the current one."""
+        with self._cond:
+            if self.generation == seen:
+                self._cond.wait(timeout_s)
+            return self.generation

@@ -50,7 +50,8 @@ class StreamingConfig:
     """Encoder window of partial passes (:attr:`asr.base.DecodeOptions.window_s`): fitted to the audio, at least
     this long (s); ``None`` uses the model's full window. Partials are provisional, so speed wins."""
     final_window_s: float | None = None
-    """Encoder window of final passes; ``None`` (the model's full 30 s window) is the most accurate."""
+    """Encoder window of final passes; ``None`` (the model's full 30 s window) is the most accurate. The speech
+    worker's setting (``asr.live_final_window_s``) fits it to the utterance (at least 10 s) for speed."""
     partial_budget: float = 0.5
     """Largest share (0-1) of a speech worker's recent time that partial passes may take; beyond it partials wait,
     so that with many streams finals do not queue behind partials (used by :class:`asr.worker.SpeechWorker`)."""

@@ -104,7 +104,7 @@ def register(bench_app: typer.Typer) -> None:
         if any(n < 1 for n in concurrent):
             raise typer.BadParameter("must be at least 1", param_hint="--concurrent")
         settings = _settings()
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 200)  # a file or pipe gets the whole table
         summaries: list[dict[str, Any]] = []
         for n in concurrent:
             plan = CallsBenchPlan(

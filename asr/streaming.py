@@ -318,7 +318,7 @@ class StreamingTranscriber:
                 return None
             audio = self._buffer.cut(self._endpointer.keep_from, position)
             speech_start, endpointed = self._endpointer.speech_start, self._finals_queued
-        options = replace(self.options, window_s=self.config.partial_window_s)
+        options = replace(self.options, window_s=self.config.partial_window_s, beam_size=1)  # provisional: greedy
         result = self._recognizer.transcribe(audio, options)  # no lock held: audio may keep arriving meanwhile
         with self._lock:
             self.stats.partial_passes += 1

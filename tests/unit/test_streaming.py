@@ -106,6 +106,29 @@ def test_partial_cadence_and_order() -> None:
     assert tr.stats.partials == len(partials) and tr.stats.finals == 1
 
 
+def test_partials_are_greedy_while_finals_use_the_stream_beam() -> None:
+    rec = ScriptedRecognizer(by_length)
+    tr = transcriber([(1_000, 3_000)], rec)
+    tr.options = DecodeOptions(lang="zh", beam_size=3)
+    feed_ms(tr, 4_500)
+    *partial_calls, final_call = rec.calls
+    assert partial_calls and all(c.options.beam_size == 1 and c.options.window_s == 5.0 for c in partial_calls)
+    assert final_call.options.beam_size == 3 and final_call.options.lang == "zh"
+
+
+def test_duty_cycle_measures_recent_busy_time() -> None:
+    from asr.worker_stats import DutyCycle
+
+    duty = DutyCycle(window_s=2.0)
+    assert duty.share(10.0) == 0.0
+    duty.add(8.5, 9.0)  # 0.5 s busy inside the window
+    duty.add(9.5, 10.5)  # running past "now": only the part before now counts
+    assert duty.share(10.0) == pytest.approx(1.0 / 2.0)
+    duty.add(9.0, 10.0)  # a second thread at the same time: the share can exceed 1 thread's worth
+    assert duty.share(10.0) == pytest.approx(2.0 / 2.0)
+    assert duty.share(13.0) == pytest.approx(0.0)  # all of it fell out of the window
+
+
 def test_partial_interval_stretches_to_compute_time() -> None:
     rec = ScriptedRecognizer(by_length, compute_ms=900.0)
     tr = transcriber([(1_000, 5_000)], rec)
@@ -415,8 +438,9 @@ def test_speech_main_settings_mapping_and_language_routing() -> None:
         200,
     )
     assert config.partial_interval_ms == 0 and config.endpoint.max_utterance_ms == asr.max_utterance_ms
+    assert (config.partial_budget, config.partial_window_s, config.final_window_s) == (0.5, 5.0, 10.0)
     defaults = decode_defaults(asr)
-    assert defaults.beam_size == 1 and defaults.zh_prompt == asr.zh_prompt and "信用卡" in defaults.hotwords
+    assert defaults.beam_size == asr.live_beam_size == 3 and defaults.zh_prompt == asr.zh_prompt and "信用卡" in defaults.hotwords
     assert build_vad_factory(AsrSettings(vad="webrtc"))().frame_ms == 20
 
     multi, english = ScriptedRecognizer(default="多"), ScriptedRecognizer(default="en")

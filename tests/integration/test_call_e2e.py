@@ -227,7 +227,9 @@ def test_call_is_answered_transcribed_and_recorded(
     assert detail["end_reason"] == "normal", detail
     text = " ".join(u["text"] for u in detail["utterances"])
     rate = error_counts(reference, text, "en" if lang == "en" else "zh").rate
-    assert rate <= limit, f"{'WER' if lang == 'en' else 'CER'} {rate:.2f} > {limit}: {text!r} vs {reference!r} {[(u['start_ms'], u['end_ms'], u['text']) for u in detail['utterances']]}"
+    assert rate <= limit, (
+        f"{'WER' if lang == 'en' else 'CER'} {rate:.2f} > {limit}: {text!r} vs {reference!r} {[(u['start_ms'], u['end_ms'], u['text']) for u in detail['utterances']]}"
+    )
 
     recording = Path(detail["recording_path"])
     if not recording.is_absolute():

@@ -440,7 +440,11 @@ def test_speech_main_settings_mapping_and_language_routing() -> None:
     assert config.partial_interval_ms == 0 and config.endpoint.max_utterance_ms == asr.max_utterance_ms
     assert (config.partial_budget, config.partial_window_s, config.final_window_s) == (0.5, 5.0, 10.0)
     defaults = decode_defaults(asr)
-    assert defaults.beam_size == asr.live_beam_size == 3 and defaults.zh_prompt == asr.zh_prompt and "信用卡" in defaults.hotwords
+    assert (
+        defaults.beam_size == asr.live_beam_size == 3
+        and defaults.zh_prompt == asr.zh_prompt
+        and "信用卡" in defaults.hotwords
+    )
     assert build_vad_factory(AsrSettings(vad="webrtc"))().frame_ms == 20
 
     multi, english = ScriptedRecognizer(default="多"), ScriptedRecognizer(default="en")

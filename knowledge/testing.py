@@ -2,18 +2,24 @@
 
 :class:`FakeProductCatalog` keeps products in memory with the same read API (and ``upsert_many``) as
 :class:`knowledge.catalog.ProductCatalog`; :func:`sample_products` gives a few fictional products to start from.
+:class:`HashingEmbedder` stands in for the embedding models.
 """
 
 from __future__ import annotations
 
 import builtins
+import re
+import zlib
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
+
 from core.errors import NotFoundError
 from core.ids import ProductId
 from knowledge.catalog import Product, check_category, check_unique
+from knowledge.embeddings import Vectors, normalise_rows
 
 _FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -139,3 +145,31 @@ def sample_products() -> builtins.list[Product]:
             description_en="No longer sold.",
         ),
     ]
+
+
+class HashingEmbedder:
+    """A deterministic :class:`knowledge.embeddings.Embedder` for unit tests: lower-cased words (and single CJK
+    characters) hashed into ``dim`` buckets, L2-normalised; texts sharing words are similar. No model, no I/O."""
+
+    name = "hashing-test"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+
+    def embed_queries(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> Vectors:
+        return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in _tokens(text):
+                digest = zlib.crc32(token.encode("utf-8"))
+                out[row, digest % self.dim] += 1.0 if digest & 0x8000_0000 else -1.0
+        return normalise_rows(out)
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.findall(r"[a-z0-9']+|[\u3400-\u9fff]", text.lower()) if t]

@@ -342,6 +342,11 @@ from voxdesk.evals.asr import register as _register_eval_asr  # noqa: E402
 
 _register_eval_asr(eval_app)
 
+# --- voxdesk eval intents (issue 4) -----------------------------------------------------------------------------
+from voxdesk.evals.intents import register as _register_eval_intents  # noqa: E402
+
+_register_eval_intents(eval_app)
+
 # --- voxdesk bench calls (issue 3) ------------------------------------------------------------------------------
 from voxdesk.benches.calls_cli import register as _register_bench_calls  # noqa: E402
 

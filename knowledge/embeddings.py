@@ -9,13 +9,17 @@ or process (``asyncio.to_thread``), never on an event loop. Backends (one per fi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Embedder", "Vectors", "normalise_rows"]
+__all__ = ["Embedder", "Vectors", "load_once", "normalise_rows"]
+
+_MODELS: dict[tuple[str, ...], Any] = {}
+_MODELS_LOCK = threading.Lock()
 
 Vectors = npt.NDArray[np.float32]
 """Shape ``(n, dim)``, float32, each row of unit length (a zero row for empty text)."""
@@ -46,3 +50,13 @@ def normalise_rows(vectors: npt.NDArray[np.floating[npt.NBitBase]] | npt.NDArray
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     result: Vectors = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
     return result
+
+
+def load_once(key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+    """The model cached under ``key`` in this process, loading it with ``load()`` the first time (thread-safe;
+    ``load`` raises :class:`core.errors.ModelMissingError` when it cannot)."""
+    with _MODELS_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            model = _MODELS[key] = load()
+        return model

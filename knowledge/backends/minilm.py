@@ -6,7 +6,6 @@ is loaded in the constructor (~1 s) and shared by every instance in the process.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,23 @@ from typing import Any
 import numpy as np
 
 from core.errors import ModelMissingError
-from knowledge.embeddings import Vectors, normalise_rows
+from knowledge.embeddings import Vectors, load_once, normalise_rows
+from knowledge.models import EMBEDDINGS_REMEDY
 
 __all__ = ["MiniLmEmbedder"]
 
-_MODELS: dict[tuple[str, int], Any] = {}
-_LOCK = threading.Lock()
+
+def _load(model_dir: Path, threads: int) -> Any:
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ModelMissingError("sentence-transformers is not installed", remedy=EMBEDDINGS_REMEDY) from exc
+    torch.set_num_threads(threads)
+    try:
+        return SentenceTransformer(str(model_dir), device="cpu")
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelMissingError("all-MiniLM-L6-v2 could not be loaded", remedy="voxdesk models check") from exc
 
 
 class MiniLmEmbedder:
@@ -34,26 +44,7 @@ class MiniLmEmbedder:
 
     def __init__(self, model_dir: Path, *, threads: int = 2, batch_size: int = 64) -> None:
         self.batch_size = batch_size
-        key = (str(model_dir.resolve()), threads)
-        with _LOCK:
-            model = _MODELS.get(key)
-            if model is None:
-                try:
-                    import torch
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:
-                    raise ModelMissingError(
-                        "sentence-transformers is not installed", remedy="pip install 'voxdesk[embeddings]'"
-                    ) from exc
-                torch.set_num_threads(threads)
-                try:
-                    model = SentenceTransformer(str(model_dir), device="cpu")
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise ModelMissingError(
-                        "all-MiniLM-L6-v2 could not be loaded", remedy="voxdesk models check"
-                    ) from exc
-                _MODELS[key] = model
-        self._model = model
+        self._model = load_once(("minilm", str(model_dir.resolve()), str(threads)), lambda: _load(model_dir, threads))
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self._embed(texts)

@@ -13,10 +13,10 @@ Splitting them keeps endpointing on time: an utterance's end is detected while t
 stream, so a final waits only for the pass in progress, not for the audio backlog behind it. CTranslate2 and ONNX
 Runtime release the GIL while they compute, so the two threads overlap on two cores.
 
-Streams are keyed by (call_id, leg). The intake thread creates and ends them; the inference thread recognises and,
-once an ended stream's finals are done, forgets it. ``_lock`` guards the stream tables; each
-:class:`asr.streaming.StreamingTranscriber` guards its own state. Events go to ``emit`` (thread-safe, in order per
-thread). Every step is a task root: a failure is logged and counted, never fatal.
+Streams are keyed by (call_id, leg). The intake thread creates and ends them; an ended stream is forgotten as soon
+as no inference thread holds it and its finals are done (by whichever thread sees that first). ``_lock`` guards
+the stream tables; each :class:`asr.streaming.StreamingTranscriber` guards its own state. Events go to ``emit``
+(thread-safe, in order per thread). Every step is a task root: a failure is logged and counted, never fatal.
 """
 
 from __future__ import annotations
@@ -179,8 +179,11 @@ class SpeechEngine:
         )
         with self._lock:
             old = self._streams.get(key)
-            if old is not None:  # the old one's finals still run: keep them apart
-                self._streams[(key[0], f"{key[1]}#{id(old)}")] = old
+            if old is not None:  # the old one's finals still run: keep them (and their time stamps) apart
+                alias = (key[0], f"{key[1]}#{id(old)}")
+                self._streams[alias] = old
+                self._final_queued[alias] = self._final_queued.get(key, [])
+                self._stamped[alias] = self._stamped.get(key, 0)
             self._streams[key] = stream
             self._final_queued[key] = []
             self._stamped[key] = 0
@@ -207,6 +210,8 @@ class SpeechEngine:
         self._emit(stream.end())
         self._count_skipped(stream)
         self._note_progress(key, stream)
+        with self._lock:
+            self._forget_if_done(key)
 
     def _count_skipped(self, stream: MediaStream) -> None:
         with self._lock:  # both threads count
@@ -245,15 +250,19 @@ class SpeechEngine:
                 continue
             seen = self._signal.wait(seen, 0.05 if partials and self._partial_waiting() else 0.5)
 
-    def _oldest_stamp(self, stream: MediaStream) -> float:
+    def _oldest_stamp(self, key: StreamKey, stream: MediaStream) -> float:
         """Monotonic time at which the stream's oldest pending final was endpointed (caller holds the lock)."""
-        stamps = self._final_queued.get((stream.start.call_id, stream.start.leg))
+        stamps = self._final_queued.get(key)
         return stamps[0] if stamps else 0.0
 
-    def _claim(self, wanted: Callable[[MediaStream], bool], order: Callable[[MediaStream], float]) -> StreamKey | None:
+    def _claim(
+        self,
+        wanted: Callable[[MediaStream], bool],
+        order: Callable[[StreamKey, MediaStream], float],
+    ) -> StreamKey | None:
         """Mark the first (by ``order``) idle stream that ``wanted`` accepts as busy; its key, or ``None``."""
         with self._lock:
-            idle = [(order(s), k) for k, s in self._streams.items() if k not in self._busy and wanted(s)]
+            idle = [(order(k, s), k) for k, s in self._streams.items() if k not in self._busy and wanted(s)]
             if not idle:
                 return None
             key = min(idle)[1]
@@ -264,21 +273,23 @@ class SpeechEngine:
         """Un-claim ``key``; forget it when it ended and has nothing left to recognise."""
         with self._lock:
             self._busy.discard(key)
-            stream = self._streams.get(key)
-            if stream is not None and stream.ended and not (stream.transcriber and stream.transcriber.finals_pending):
-                del self._streams[key]
-                self._final_queued.pop(key, None)
-                self._stamped.pop(key, None)
-                self._received.pop(key, None)
-                self.processed.pop(key, None)
+            self._forget_if_done(key)
+
+    def _forget_if_done(self, key: StreamKey) -> None:
+        """Drop an ended stream that no thread holds and that has no final left (caller holds the lock)."""
+        stream = self._streams.get(key)
+        if stream is None or not stream.ended or key in self._busy:
+            return
+        if stream.transcriber is not None and stream.transcriber.finals_pending:
+            return
+        del self._streams[key]
+        self._final_queued.pop(key, None)
+        self._stamped.pop(key, None)
+        self._received.pop(key, None)
+        self.processed.pop(key, None)
 
     def _run_one_final(self) -> bool:
-        """Recognise one pending final of the stream whose oldest one waits longest; whether one ran. Ended streams
-        with nothing pending are forgotten on the way."""
-        with self._lock:
-            finished = [k for k, s in self._streams.items() if s.ended and k not in self._busy]
-        for done in finished:
-            self._release(done)
+        """Recognise one pending final of the stream whose oldest one waits longest; whether one ran."""
         key = self._claim(lambda s: bool(s.transcriber and s.transcriber.finals_pending), self._oldest_stamp)
         if key is None:
             return False
@@ -316,16 +327,13 @@ class SpeechEngine:
     def _partial_waiting(self) -> bool:
         with self._lock:
             streams = tuple(self._streams.values())
-        return any(s.transcriber is not None and not s.ended and s.transcriber.partial_due for s in streams)
+        return any(_partial_ready(s) for s in streams)
 
     def _run_one_partial(self) -> bool:
         """One partial pass for the most lagging due stream, within the partial budget; whether one ran."""
         if not self._partial_allowed():
             return False
-        key = self._claim(
-            lambda s: bool(s.transcriber and not s.ended and s.transcriber.partial_due),
-            lambda s: -float(s.transcriber.lag_ms) if s.transcriber else 0.0,
-        )
+        key = self._claim(_partial_ready, lambda _, s: -float(s.transcriber.lag_ms) if s.transcriber else 0.0)
         if key is None:
             return False
         try:
@@ -355,6 +363,11 @@ class SpeechEngine:
         finally:
             self._release(key)
         return True
+
+
+def _partial_ready(stream: MediaStream) -> bool:
+    """Whether a live stream has a partial pass due."""
+    return stream.transcriber is not None and not stream.ended and stream.transcriber.partial_due
 
 
 class _Signal:

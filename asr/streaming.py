@@ -54,7 +54,7 @@ class StreamingConfig:
     worker's setting (``asr.live_final_window_s``) fits it to the utterance (at least 10 s) for speed."""
     partial_budget: float = 0.5
     """Largest share (0-1) of a speech worker's recent time that partial passes may take; beyond it partials wait,
-    so that with many streams finals do not queue behind partials (used by :class:`asr.worker.SpeechWorker`)."""
+    so that with many streams finals do not queue behind partials (used by :class:`asr.engine.SpeechEngine`)."""
 
     def __post_init__(self) -> None:
         if self.partial_interval_ms < 0 or self.max_partial_lag_ms < 0:

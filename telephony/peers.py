@@ -19,6 +19,7 @@ Nothing here reads the environment: the baresip binary, module folder, addresses
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -69,6 +70,29 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_udp_ports(count: int, *, step: int = 1, host: str = "127.0.0.1") -> list[int]:
+    """``count`` UDP ports on ``host``, ``step`` apart from an even base in 20000–50000, that are all free right
+    now (best effort against races: nothing holds them afterwards). Raises :class:`OSError` when none is found."""
+    rng = random.Random()  # noqa: S311 - picking test ports, not a secret
+    for _ in range(100):
+        base = rng.randrange(20000, 50000, 2)
+        ports = [base + i * step for i in range(count)]
+        if ports[-1] >= 65000:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in ports:
+                sockets.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                sockets[-1].bind((host, port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return ports
+    raise OSError("no block of free UDP ports")
 
 
 def prepare_wav(source: Path, target: Path, *, tail_silence_s: float = 0.0) -> float:

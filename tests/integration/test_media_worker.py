@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +28,7 @@ import zmq
 from core.bus.zmq_bus import ZmqBusProxy
 from core.events import CallEnded, Event, event_from_json, event_kind
 from core.media import AudioChunk, MediaMessage, StreamEnd, StreamStart, decode_media
+from telephony.peers import free_udp_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip]
 
@@ -128,26 +127,6 @@ def scenario_busy() -> str:
     return f'<?xml version="1.0"?>\n<scenario name="busy">{_INVITE}{refused}{ack}</scenario>\n'
 
 
-def _free_udp_ports(count: int, step: int = 1) -> list[int]:
-    """``count`` free UDP ports ``step`` apart, from a random base (best effort against races)."""
-    for _ in range(50):
-        base = random.randrange(20000, 50000, 2)
-        ports = [base + i * step for i in range(count)]
-        try:
-            socks = []
-            for port in ports:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return ports
-    raise RuntimeError("no free UDP ports")
-
-
 @dataclass
 class Harness:
     """A running media worker process with its bus proxy, event recorder and fake speech worker."""
@@ -175,7 +154,7 @@ class Harness:
     ) -> subprocess.Popen[str]:
         path = self.tmp / f"{name}.xml"
         path.write_text(scenario)
-        sip_port, media_port = _free_udp_ports(2, step=1000)
+        sip_port, media_port = free_udp_ports(2, step=1000)
         argv = [
             SIPP, "-sf", str(path), "-s", service, f"127.0.0.1:{target or self.sip_port}", "-i", "127.0.0.1",
             "-p", str(sip_port), "-mp", str(media_port), "-m", str(calls), "-l", str(calls), "-r", str(rate),
@@ -223,7 +202,7 @@ def worker_factory(tmp_path: Path) -> Iterator[object]:
     def factory(
         lines: list[dict[str, object]] | None = None, max_calls: int = 4, ring_timeout_s: float = 30, workers: int = 1
     ) -> Harness:
-        sip_port, rtp_port = _free_udp_ports(2, step=1000)
+        sip_port, rtp_port = free_udp_ports(2, step=1000)
         speech = f"ipc://{tmp_path}/speech-{{index}}.sock"
         pull = ctx.socket(zmq.PULL)
         pull.setsockopt(zmq.RCVHWM, 100_000)
@@ -392,7 +371,7 @@ def test_unknown_number_gets_not_found(worker_factory: object) -> None:
     scenario = scenario_busy().replace('response="486"', 'response="404"')
     path = h.tmp / "nf.xml"
     path.write_text(scenario)
-    sip_port, media_port = _free_udp_ports(2, step=1000)
+    sip_port, media_port = free_udp_ports(2, step=1000)
     out = subprocess.run(
         [SIPP, "-sf", str(path), "-s", "12345", f"127.0.0.1:{h.sip_port}", "-i", "127.0.0.1", "-p", str(sip_port),
          "-mp", str(media_port), "-m", "1", "-timeout", "30", "-nostdin", "-nr"],
@@ -509,7 +488,7 @@ def scenario_agent(mode: str) -> str:
 def _start_agent(h: Harness, mode: str, port: int) -> subprocess.Popen[str]:
     path = h.tmp / f"agent-{mode}.xml"
     path.write_text(scenario_agent(mode))
-    (media_port,) = _free_udp_ports(1)
+    (media_port,) = free_udp_ports(1)
     argv = [SIPP, "-sf", str(path), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media_port), "-m", "1",
             "-timeout", "60", "-nostdin", "-nr", "-trace_err", "-error_file", str(h.tmp / f"agent-{mode}.err")]  # fmt: skip
     if mode == "answer":
@@ -520,7 +499,7 @@ def _start_agent(h: Harness, mode: str, port: int) -> subprocess.Popen[str]:
 
 
 def _assisted(worker_factory: object, mode: str) -> tuple[Harness, subprocess.Popen[str]]:
-    (agent_port,) = _free_udp_ports(1)
+    (agent_port,) = free_udp_ports(1)
     lines = [{"name": "assisted", "kind": "assisted", "number": "95588", "lang": "zh", "skill_group": "cards",
               "agent_uri": f"sip:agent@127.0.0.1:{agent_port}"}]  # fmt: skip
     h: Harness = worker_factory(lines, ring_timeout_s=2.0)  # type: ignore[operator]
@@ -617,7 +596,7 @@ def kamailio(tmp_path: Path) -> Iterator[object]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(worker_ports: list[int]) -> int:
-        (port,) = _free_udp_ports(1)
+        (port,) = free_udp_ports(1)
         listing = tmp_path / "dispatcher.list"
         listing.write_text("".join(f"1 sip:127.0.0.1:{p} 0 0\n" for p in worker_ports))
         argv = [KAMAILIO, "-f", str(KAMAILIO_CFG), "-DD", "-E", "-Y", str(tmp_path / "kamailio-run"),

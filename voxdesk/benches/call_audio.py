@@ -74,17 +74,19 @@ def build_program(
     lead_ms: int = 500,
     tail_ms: int = 1500,
     first: int = 0,
+    cache: dict[str, npt.NDArray[np.int16]] | None = None,
 ) -> CallProgram:
     """Clips of ``lang`` from ``entries`` joined with ``gap_ms`` silences to at least ``seconds`` of audio
     (``lead_ms`` of silence first, ``tail_ms`` last), starting with the ``first``-th clip of that language (so
-    that concurrent callers say different things at different times). Raises :class:`InvalidInputError` when the
-    manifest has no clip of that language."""
+    that concurrent callers say different things at different times). ``cache`` (clip id → 8 kHz PCM) may be shared
+    by the programs of several calls, so that each clip is read and resampled once. Raises
+    :class:`InvalidInputError` when the manifest has no clip of that language."""
     chosen = [e for e in entries if e.lang == lang and e.audio.is_file()]
     if not chosen:
         raise InvalidInputError("the speech manifest has no clip of this language", lang=lang)
     if seconds <= 0:
         raise InvalidInputError("seconds must be positive", seconds=seconds)
-    cache: dict[str, npt.NDArray[np.int16]] = {}
+    cache = {} if cache is None else cache
     parts: list[npt.NDArray[np.int16]] = [_silence(lead_ms)]
     clips: list[SpokenClip] = []
     position = len(parts[0])

@@ -21,11 +21,11 @@ CPU: the CPU seconds used by the Voxdesk processes during the calls, as a percen
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import numpy as np
+import numpy.typing as npt
 import psutil
 import zmq
 
@@ -43,7 +45,7 @@ from core.bus.zmq_bus import ZmqBusProxy
 from core.errors import ConfigError, InvalidInputError, VoxdeskError
 from core.events import Event, event_from_json, event_kind
 from core.logging import get_logger
-from telephony.peers import free_udp_port
+from telephony.peers import free_udp_ports
 from telephony.sipp import SippCaller, SippRun, playing_call_scenario
 from voxdesk.benches.call_audio import CallProgram, build_program
 from voxdesk.benches.calls_report import CallRow, analyse
@@ -118,21 +120,10 @@ class _EventRecorder:
 
 def _free_port_block(count: int, *, step: int = 1) -> int:
     """A base port such that ``base + i * step`` (i < count) are free UDP ports on 127.0.0.1 now."""
-    for _ in range(100):
-        base = free_udp_port()
-        if base + count * step >= 65000:
-            continue
-        ok = True
-        for i in range(count):
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                    s.bind(("127.0.0.1", base + i * step))
-            except OSError:
-                ok = False
-                break
-        if ok:
-            return base
-    raise BenchError("no block of free UDP ports on 127.0.0.1")
+    try:
+        return free_udp_ports(count, step=step)[0]
+    except OSError as exc:
+        raise BenchError("no block of free UDP ports on 127.0.0.1") from exc
 
 
 def caller_number(index: int) -> str:
@@ -222,12 +213,14 @@ class _Run:
 
     def plan_calls(self, entries: list[ManifestEntry], langs: Sequence[str]) -> dict[str, CallProgram]:
         """Caller number → program: call ``i`` speaks ``langs[i % len(langs)]``, starting at its own clip."""
+        clips: dict[str, npt.NDArray[np.int16]] = {}  # each clip read and resampled once for all calls
         return {
             caller_number(i): build_program(
                 entries,
                 cast(Literal["zh", "en"], langs[i % len(langs)]),
                 self.plan.seconds,
                 first=i // len(langs),
+                cache=clips,
             )
             for i in range(self.plan.concurrent)
         }
@@ -279,8 +272,6 @@ class _Run:
             time.sleep(0.2)
 
     def stats(self, children: Sequence[_Child]) -> list[dict[str, Any]]:
-        import json
-
         out = []
         for child in children:
             path = self.work / f"{child.name}.json"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from telephony.lines import Line
 from telephony.pjsua_worker import PjsuaMediaWorker
 from voxdesk.registry import build_bus
 from voxdesk.settings import Settings, load_settings
+from voxdesk.stats_file import write_stats_file
 
 log = get_logger(__name__)
 
@@ -63,19 +63,19 @@ def build_worker(settings: Settings, index: int, emit: Callable[[Event], None]) 
 
 def write_stats(worker: PjsuaMediaWorker, index: int, path: Path) -> None:
     """Write the worker's counters and per-call frame timing / RTP statistics as JSON to ``path`` (for
-    ``voxdesk bench calls``; written atomically, after the worker stopped)."""
+    ``voxdesk bench calls``; after the worker stopped)."""
     sender = worker.sender
-    stats = {
-        "index": index,
-        "frames_in": sender.frames_in,
-        "sent_chunks": sender.sent_chunks,
-        "dropped_chunks": sender.dropped_chunks,
-        "calls": list(sender.call_stats),
-        "rtp": list(worker.rtp_stats),
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(stats), encoding="utf-8")
-    tmp.replace(path)
+    write_stats_file(
+        path,
+        {
+            "index": index,
+            "frames_in": sender.frames_in,
+            "sent_chunks": sender.sent_chunks,
+            "dropped_chunks": sender.dropped_chunks,
+            "calls": list(sender.call_stats),
+            "rtp": list(worker.rtp_stats),
+        },
+    )
 
 
 async def run(settings: Settings, index: int, *, stats_file: Path | None = None) -> int:
@@ -118,10 +118,7 @@ async def run(settings: Settings, index: int, *, stats_file: Path | None = None)
                 await asyncio.wait_for(stop.wait(), timeout=0.5)
         await asyncio.to_thread(worker.stop)
         if stats_file is not None:
-            try:
-                write_stats(worker, index, stats_file)
-            except OSError:
-                log.exception("media worker statistics not written", path=str(stats_file))
+            write_stats(worker, index, stats_file)
     finally:
         events.put_nowait(None)
         await publisher

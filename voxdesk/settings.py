@@ -98,7 +98,7 @@ class AsrSettings(BaseModel):
 
     speech_workers: int = 1
     """Speech worker processes started by ``voxdesk serve``; each call's streams go to one worker."""
-    inference_threads: int = 2
+    inference_threads: int = Field(default=2, ge=1)
     """Recognition passes a speech worker runs at once (each on ``models.threads / inference_threads`` CPU
     threads): two one-thread passes keep two cores busier than one two-thread pass, so finals wait less."""
     speech_endpoint_template: str = "ipc://var/run/speech-{index}.sock"

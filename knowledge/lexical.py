@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import threading
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,9 @@ def _segmenter() -> Any:
     global _jieba
     with _jieba_lock:
         if _jieba is None:
-            import jieba
+            with warnings.catch_warnings():  # jieba 0.42 imports the deprecated pkg_resources
+                warnings.simplefilter("ignore", UserWarning)
+                import jieba
 
             jieba.setLogLevel(logging.WARNING)
             jieba.initialize()

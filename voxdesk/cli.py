@@ -347,6 +347,15 @@ from voxdesk.evals.intents import register as _register_eval_intents  # noqa: E4
 
 _register_eval_intents(eval_app)
 
+from voxdesk.evals.retrieval import register as _register_retrieval  # noqa: E402
+
+_register_retrieval(eval_app, bench_app)
+
+# --- voxdesk knowledge (issue 4) ---------------------------------------------------------------------------------
+from voxdesk.knowledge_cli import knowledge_app  # noqa: E402
+
+app.add_typer(knowledge_app, name="knowledge")
+
 # --- voxdesk bench calls (issue 3) ------------------------------------------------------------------------------
 from voxdesk.benches.calls_cli import register as _register_bench_calls  # noqa: E402
 

@@ -7,7 +7,6 @@ a lazy import inside the builder, selected by a settings key.
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING
 
 from core.bus.base import EventBus

@@ -25,6 +25,12 @@ RECORDING_LISTENERS: tuple[Role, ...] = ("supervisor", "qa", "compliance", "admi
 # Who may watch a call's live events (transcript, suggestions, alerts) over its websocket: the agent on the call
 # (assist panel) and supervisors monitoring it.
 LIVE_CALL_WATCHERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
+# Who may read the question library and approved scripts, and search them (everyone who talks to customers or
+# reviews what was said); who may edit questions and write script drafts; who may approve a script version.
+KNOWLEDGE_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "marketing", "compliance", "admin")
+KNOWLEDGE_EDITORS: tuple[Role, ...] = ("supervisor", "compliance", "admin")
+SCRIPT_APPROVERS: tuple[Role, ...] = ("compliance",)
+"""An admin passes the route guard but the script store still refuses anyone without the compliance role."""
 
 
 @dataclass(frozen=True)

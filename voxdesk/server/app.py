@@ -26,7 +26,7 @@ from voxdesk.registry import build_bus
 from voxdesk.retention import retention_loop
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
-from voxdesk.server.routes import admin, auth, calls, customers, health, pages
+from voxdesk.server.routes import admin, auth, calls, customers, health, knowledge, pages
 
 log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -105,6 +105,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(customers.router)
     app.include_router(calls.router)
+    app.include_router(knowledge.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

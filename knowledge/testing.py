@@ -2,7 +2,8 @@
 
 :class:`FakeProductCatalog` keeps products in memory with the same read API (and ``upsert_many``) as
 :class:`knowledge.catalog.ProductCatalog`; :func:`sample_products` gives a few fictional products to start from.
-:class:`HashingEmbedder` stands in for the embedding models.
+:class:`HashingEmbedder` stands in for the embedding models; :class:`FakeQuestionLibrary` and
+:func:`sample_questions` for the question library.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.errors import NotFoundError
 from core.ids import ProductId
 from knowledge.catalog import Product, check_category, check_unique
 from knowledge.embeddings import Vectors, normalise_rows
+from knowledge.library import Question, QuestionProduct, library_revision
 
 _FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -173,3 +175,77 @@ class HashingEmbedder:
 
 def _tokens(text: str) -> list[str]:
     return [t for t in re.findall(r"[a-z0-9']+|[\u3400-\u9fff]", text.lower()) if t]
+
+
+class FakeQuestionLibrary:
+    """An in-memory :class:`knowledge.library.QuestionReader` (with ``upsert_many`` and ``retire``); tests only."""
+
+    def __init__(self, questions: Iterable[Question] = ()) -> None:
+        self._questions: dict[str, Question] = {q.question_id: q for q in questions}
+
+    @property
+    def revision(self) -> str:
+        return library_revision(list(self._questions.values()))
+
+    def upsert_many(self, questions: Sequence[Question]) -> int:
+        """Create or replace questions; returns how many."""
+        for q in questions:
+            self._questions[q.question_id] = q
+        return len(questions)
+
+    def get(self, question_id: str) -> Question:
+        """The question; raises :class:`NotFoundError`."""
+        try:
+            return self._questions[question_id]
+        except KeyError:
+            raise NotFoundError("unknown question", question_id=question_id) from None
+
+    def list(self, category: str | None = None, active_only: bool = True) -> builtins.list[Question]:
+        """Questions ordered by id, filtered like the real library."""
+        return [
+            q
+            for _, q in sorted(self._questions.items())
+            if (category is None or q.category == category) and (not active_only or q.status == "active")
+        ]
+
+    def retire(self, question_id: str) -> Question:
+        """Mark a question retired."""
+        q = self.get(question_id).model_copy(update={"status": "retired"})
+        self._questions[question_id] = q
+        return q
+
+
+def sample_questions() -> builtins.list[Question]:
+    """Three fictional questions with paraphrases in both languages (one maps to a product)."""
+    return [
+        Question(
+            question_id="cards.report_lost_card",
+            category="cards",
+            skill_group="cards",
+            text_zh="信用卡丢了怎么挂失",
+            text_en="How do I report a lost card?",
+            paraphrases_zh=("我的卡找不到了", "卡被偷了怎么办"),
+            paraphrases_en=("I lost my credit card", "my card was stolen what do I do"),
+            answer_script_id="answer.cards.report_lost_card",
+            products=(QuestionProduct(product_id="T-CC-PLAT", reason_en="upgrade on replacement"),),
+        ),
+        Question(
+            question_id="deposits.time_deposit_rates",
+            category="deposits",
+            skill_group="retail",
+            text_zh="定期存款利率是多少",
+            text_en="What are your time deposit rates?",
+            paraphrases_zh=("一年定期利息多少", "存定期划算吗"),
+            paraphrases_en=("interest rate for a one year deposit", "how much interest on fixed deposits"),
+            answer_script_id="answer.deposits.time_deposit_rates",
+        ),
+        Question(
+            question_id="transfers.transfer_limit",
+            category="transfers",
+            skill_group="payments",
+            text_zh="转账限额是多少",
+            text_en="What is my transfer limit?",
+            paraphrases_zh=("一天最多能转多少钱", "转账额度怎么提高"),
+            paraphrases_en=("how much can I transfer per day", "raise my transfer limit"),
+        ),
+    ]

@@ -351,6 +351,10 @@ from voxdesk.evals.retrieval import register as _register_retrieval  # noqa: E40
 
 _register_retrieval(eval_app, bench_app)
 
+from voxdesk.evals.sentiment import register as _register_eval_sentiment  # noqa: E402
+
+_register_eval_sentiment(eval_app)
+
 # --- voxdesk knowledge (issue 4) ---------------------------------------------------------------------------------
 from voxdesk.knowledge_cli import knowledge_app  # noqa: E402
 

@@ -15,6 +15,7 @@ from voxdesk.settings import BusSettings, Settings
 
 if TYPE_CHECKING:
     from knowledge.embeddings import Embedder
+    from nlu.sentiment import SentimentScorer
 
 
 def _zmq(bus: BusSettings) -> EventBus:
@@ -73,3 +74,12 @@ def build_embedder(settings: Settings, name: str | None = None) -> Embedder:
     except KeyError as exc:
         raise ConfigError("unknown embedding backend", backend=key) from exc
     return builder(settings)
+
+
+def build_sentiment(settings: Settings) -> SentimentScorer:
+    """The sentiment scorer: SnowNLP for Chinese and VADER for English plus the cue lexicon (models load now)."""
+    from nlu.backends.snownlp_zh import SnowNlpSentiment
+    from nlu.backends.vader import VaderSentiment
+    from nlu.sentiment import LexiconSentiment
+
+    return LexiconSentiment(models={"zh": SnowNlpSentiment(), "en": VaderSentiment()})

@@ -123,7 +123,9 @@ def test_only_checked_versions_can_be_approved(store: ScriptStore) -> None:
 
 
 def test_findings_block_approval_unless_an_override_is_recorded(store: ScriptStore) -> None:
-    _marketing(store, text_zh="稳健增利理财保本保息，赶紧购买！", text_en="Steady Plus has guaranteed returns, act now.")
+    _marketing(
+        store, text_zh="稳健增利理财保本保息，赶紧购买！", text_en="Steady Plus has guaranteed returns, act now."
+    )
     [v1] = store.versions("mkt.steady")
     rules = {(f.lang, f.rule_id) for f in v1.findings}
     assert {("zh", "claim.guaranteed_return"), ("zh", "claim.pressure"), ("zh", "disclosure.risk_missing")} <= rules
@@ -157,7 +159,9 @@ def test_outbound_scripts_must_name_the_bank(store: ScriptStore) -> None:
         ("zh", "outbound.bank_identification"),
         ("en", "outbound.bank_identification"),
     }
-    ok = store.revise("out.verify", text_zh="您好，这里是沃思德演示银行。", text_en="Hello, Voxdesk Demo Bank here.", author="a")
+    ok = store.revise(
+        "out.verify", text_zh="您好，这里是沃思德演示银行。", text_en="Hello, Voxdesk Demo Bank here.", author="a"
+    )
     assert ok.findings == ()
 
 

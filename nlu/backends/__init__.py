@@ -1,0 +1,1 @@
+"""Language-model backends of the nlu room, one per file; heavy imports stay inside each constructor."""

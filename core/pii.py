@@ -1,4 +1,4 @@
-"""Detection and masking of customer PII: bank card numbers, Chinese resident ID numbers, phone numbers, names.
+"""Detection and masking of customer PII: card numbers, Chinese resident ID numbers, account and phone numbers, names.
 
 :func:`mask_text` masks free text (log messages, exception text, export cells); :func:`mask_value` masks
 structured data recursively and also applies key-based rules (names under ``name``/``customer_name``/…, and
@@ -50,7 +50,7 @@ SECRET_KEYS = frozenset(
     _norm_key(k)
     for k in (
         "phone", "phones", "phone_number", "mobile", "msisdn", "caller", "callee", "id_number", "id_no",
-        "id_card", "card_number", "card_no",
+        "id_card", "card_number", "card_no", "account_number", "account_no",
     )
 )  # fmt: skip
 """Normalised field keys whose values are masked entirely (``***``), whatever they look like."""
@@ -129,6 +129,13 @@ _PHONE_RE = re.compile(
     re.VERBOSE,
 )
 _HAS_DIGIT_RE = re.compile(r"\d")
+# A bank account number said or written after its keyword (账号 / 账户 / 帐号 / 户号 / account number / a/c):
+# 8–30 digits, possibly in groups.
+_ACCOUNT_RE = re.compile(
+    r"(账号|账户(?:号码?)?|帐号|户号|卡号|account(?:\s+(?:number|no\.?|#))?|acct\.?|a/c)(\s*(?:is|是|为|:|：)?\s*)"
+    r"(\d(?:[ -]?\d){7,29})(?![\dA-Za-z_])",
+    re.IGNORECASE,
+)
 
 
 def _mask_id_match(m: re.Match[str]) -> str:
@@ -176,15 +183,22 @@ def _mask_phone_match(m: re.Match[str]) -> str:
     return "".join(out)
 
 
+def _mask_account_match(m: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", m.group(3))
+    return m.group(1) + m.group(2) + "*" * (len(digits) - 4) + digits[-4:]
+
+
 def mask_text(text: str) -> str:
     """Mask PII in free text: resident ID numbers (``110*************3X``), Luhn-valid card numbers, also
-    written in groups of digits (``622202******1234``), and phone numbers, all digits but the last 4 starred
+    written in groups of digits (``622202******1234``), bank account numbers after their keyword (``账号
+    ************5678``, ``account number ********5678``) and phone numbers, all digits but the last 4 starred
     (``*******8000``, ``+* ***-***-0100``). Amounts, durations, timestamps, UUIDs and call ids are left alone.
     """
     if not _HAS_DIGIT_RE.search(text):
         return text
     text = _ID_RE.sub(_mask_id_match, text)
     text = _DIGIT_RUN_RE.sub(_mask_card_match, text)
+    text = _ACCOUNT_RE.sub(_mask_account_match, text)
     return _PHONE_RE.sub(_mask_phone_match, text)
 
 

@@ -111,6 +111,15 @@ def call_events(call_id: str, recording: Path | None) -> list[Event]:
             lang="zh",
             at=T0 + timedelta(seconds=2),
         ),
+        FinalTranscript(
+            call_id=cid,
+            leg="customer",
+            text="我的账号是6212345678901234567",
+            start_ms=1500,
+            end_ms=2500,
+            lang="zh",
+            at=T0 + timedelta(seconds=2.5),
+        ),
         DtmfReceived(call_id=cid, digit="2", at=T0 + timedelta(seconds=3)),
         CallEnded(
             call_id=cid,
@@ -169,7 +178,12 @@ def test_list_and_detail_are_audited(client: TestClient, recorded: bytes) -> Non
     detail = client.get("/api/v1/calls/call-1", headers=agent).json()
     assert (detail["customer_id"], detail["caller_e164"], detail["end_reason"]) == ("C1", CALLER, "normal")
     assert [leg["leg"] for leg in detail["legs"]] == ["customer"]
-    assert [(u["leg"], u["text"], u["start_ms"]) for u in detail["utterances"]] == [("customer", "信用卡挂失", 300)]
+    assert [(u["leg"], u["text"], u["start_ms"]) for u in detail["utterances"]] == [
+        ("customer", "信用卡挂失", 300),
+        ("customer", "我的账号是***************4567", 1500),  # masked for agents
+    ]
+    clear = client.get("/api/v1/calls/call-1", headers=bearer(client, "cora")).json()
+    assert clear["utterances"][1]["text"] == "我的账号是6212345678901234567"
     assert [(d["digit"], d["at_ms"]) for d in detail["dtmf"]] == [("2", 3000)]
 
     log = client.get("/api/v1/audit", headers=bearer(client, "cora"), params={"resource_type": "call"}).json()
@@ -269,5 +283,5 @@ def test_events_on_the_app_bus_reach_the_api(client: TestClient, tmp_path: Path)
             break
         time.sleep(0.05)
     body = detail.json()
-    assert (body["end_reason"], body["sip_code"], len(body["utterances"]), len(body["dtmf"])) == ("normal", 200, 1, 1)
+    assert (body["end_reason"], body["sip_code"], len(body["utterances"]), len(body["dtmf"])) == ("normal", 200, 2, 1)
     assert client.get("/api/v1/calls/call-live/recording", headers=supervisor).content == data

@@ -72,6 +72,10 @@ def test_cn_id() -> None:
         ("UK +447911123456", "UK +********3456"),
         ("(415) 555-0100", "(***) ***-0100"),
         ("座机 010-62345678", "座机 ***-****5678"),
+        ("我的账号是6212 3456 7890 1234 567", "我的账号是***************4567"),
+        ("转到账户：44050123456789012345", "转到账户：****************2345"),
+        ("account number 1234567890123", "account number *********0123"),
+        ("my a/c 12345678", "my a/c ****5678"),
     ],
 )
 def test_mask_text_masks(text: str, expected: str) -> None:
@@ -93,6 +97,7 @@ def test_mask_text_masks(text: str, expected: str) -> None:
         "score 0.4111111111111111, x=4111111111111111abc, order A4111111111111111",
         "version 1.2.3, ip 10.0.0.1, port 5060, qty 3",
         "你好，我想查询余额",
+        "账户余额 12345678 元, account balance 1234567890",
     ],
 )
 def test_mask_text_leaves_ordinary_text(text: str) -> None:

@@ -22,6 +22,9 @@ CALL_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "compliance", "ad
 # Who may play or download call recordings (audited as ``recording.read``): the people who review calls. Agents
 # read transcripts instead; a recording is the bank's evidence of the conversation.
 RECORDING_LISTENERS: tuple[Role, ...] = ("supervisor", "qa", "compliance", "admin")
+# Who may read transcripts with card, ID, account and phone numbers in clear; everyone else gets them masked
+# (core.pii.mask_text) in the call API and exports.
+TRANSCRIPT_PII_READERS: tuple[Role, ...] = ("compliance", "admin")
 # Who may watch a call's live events (transcript, suggestions, alerts) over its websocket: the agent on the call
 # (assist panel) and supervisors monitoring it.
 LIVE_CALL_WATCHERS: tuple[Role, ...] = ("agent", "supervisor", "admin")

@@ -28,8 +28,9 @@ from core.bus.base import EventBus, Subscription
 from core.errors import AuthenticationError, NotFoundError, VoxdeskError
 from core.events import CallEnded
 from core.logging import get_logger
+from core.pii import mask_text
 from telephony.models import CallDetail, CallPage
-from voxdesk.auth.roles import CALL_READERS, LIVE_CALL_WATCHERS, RECORDING_LISTENERS, allowed
+from voxdesk.auth.roles import CALL_READERS, LIVE_CALL_WATCHERS, RECORDING_LISTENERS, TRANSCRIPT_PII_READERS, allowed
 from voxdesk.auth.service import Principal
 from voxdesk.container import Container
 from voxdesk.server.deps import SESSION_COOKIE, ContainerDep, client_ip, require
@@ -77,9 +78,15 @@ async def list_calls(
 
 @router.get("/{call_id}")
 async def get_call(call_id: str, principal: Reader, container: ContainerDep, request: Request) -> CallDetail:
-    """One call with its legs, utterances and DTMF digits (404 for unknown ids). Audited."""
+    """One call with its legs, utterances and DTMF digits (404 for unknown ids). Audited.
+
+    Card, ID, account and phone numbers in the transcript are masked unless the reader may see them
+    (:data:`~voxdesk.auth.roles.TRANSCRIPT_PII_READERS`)."""
     detail = await run_in_threadpool(container.calls.detail, call_id)
     await run_in_threadpool(container.auth.audit, principal, "call.read", "call", call_id, client=client_ip(request))
+    if not allowed(principal.roles, TRANSCRIPT_PII_READERS):
+        masked = tuple(u.model_copy(update={"text": mask_text(u.text)}) for u in detail.utterances)
+        detail = detail.model_copy(update={"utterances": masked})
     return detail
 
 

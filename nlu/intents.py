@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,7 +29,7 @@ import numpy.typing as npt
 
 from core.errors import InvalidInputError
 
-__all__ = ["IntentClassifier", "IntentConfig", "IntentResult", "IntentScore", "TextEncoder"]
+__all__ = ["CachedEncoder", "IntentClassifier", "IntentConfig", "IntentResult", "IntentScore", "TextEncoder"]
 
 _CJK = re.compile(r"([\u3400-\u9fff])")
 _TOKEN = r"\S+"  # noqa: S105 - a regular expression, not a secret
@@ -173,7 +174,10 @@ class IntentClassifier:
         self._svm.fit(self._features(texts, embedded, fit=True), y)
 
     def _scores(self, texts: Sequence[str], embedded: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float64]:
-        return np.asarray(self._svm.decision_function(self._features(texts, embedded, fit=False)), dtype=np.float64)
+        scores = np.asarray(self._svm.decision_function(self._features(texts, embedded, fit=False)), dtype=np.float64)
+        if scores.ndim == 1:  # two classes: scikit-learn gives one margin, positive for classes_[1]
+            scores = np.stack([-scores, scores], axis=1) / 2
+        return scores
 
     # --- prediction -----------------------------------------------------------------------------------------
 
@@ -225,3 +229,47 @@ def _balanced_threshold(
         if score > best_score:
             best, best_score = float(t), score
     return best
+
+
+class CachedEncoder:
+    """Wraps a :class:`TextEncoder` and remembers the vector of every text it embedded (up to ``max_items``), so
+    refitting after a small library change embeds only the new texts. Thread-safe enough for one fitting thread
+    and several predicting threads (dict operations are atomic under the GIL)."""
+
+    def __init__(self, encoder: TextEncoder, *, max_items: int = 200_000) -> None:
+        self.encoder = encoder
+        self.name = encoder.name
+        self.dim = encoder.dim
+        self.max_items = max_items
+        self._cache: dict[str, npt.NDArray[np.float32]] = {}
+
+    def save(self, path: Path) -> None:
+        """Write the cache (texts and vectors) to ``path`` (``.npz``); blocking file I/O."""
+        texts = list(self._cache)
+        vectors = np.stack([self._cache[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, texts=np.asarray(texts, dtype=object).astype(str), vectors=vectors, name=np.asarray(self.name))
+        tmp.replace(path)
+
+    def load(self, path: Path) -> int:
+        """Read a cache written by :meth:`save` for the same encoder; returns how many vectors were loaded (0 when
+        the file is missing, damaged or from another encoder)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["name"]) != self.name or data["vectors"].shape[1:] != (self.dim,):
+                    return 0
+                self._cache.update(zip(data["texts"].tolist(), data["vectors"].astype(np.float32), strict=True))
+                return len(data["texts"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = np.asarray(self.encoder.embed_queries(missing), dtype=np.float32)
+            if len(self._cache) + len(missing) > self.max_items:
+                self._cache.clear()
+            self._cache.update(zip(missing, vectors, strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._cache[t] if t in self._cache else self.encoder.embed_queries([t])[0] for t in texts])

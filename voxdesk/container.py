@@ -17,6 +17,7 @@ from profiles.store import ProfileStore
 from telephony.callstore import CallStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
+from voxdesk.intents import LibraryIntents
 from voxdesk.outbox import EventOutbox
 from voxdesk.settings import Settings
 
@@ -38,6 +39,7 @@ class Container:
     clock: Clock = field(default_factory=SystemClock)
     _indexes: KnowledgeIndexes | None = None
     _indexes_lock: threading.Lock = field(default_factory=threading.Lock)
+    _intents: LibraryIntents | None = None
 
     def indexes(self) -> KnowledgeIndexes:
         """The process's knowledge indexes, built on first use (loads the embedding model: seconds; blocking).
@@ -58,6 +60,16 @@ class Container:
                     lexical_weight=self.settings.knowledge.lexical_weight,
                 )
             return self._indexes
+
+    def intents(self) -> LibraryIntents:
+        """The intent classifier over the question library (fits on first classify; blocking, seconds)."""
+        with self._indexes_lock:
+            if self._intents is None:
+                from voxdesk.registry import build_embedder
+
+                cache = self.settings.knowledge.index_dir / self.settings.knowledge.embedder
+                self._intents = LibraryIntents(self.library, [build_embedder(self.settings)], cache_dir=cache)
+            return self._intents
 
     def close(self) -> None:
         """Release database connections."""

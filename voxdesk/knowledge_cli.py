@@ -6,6 +6,7 @@ knowledge page), never the command line. Blocking; for operators on the server m
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from collections.abc import Collection
@@ -162,13 +163,33 @@ def search(
         sys.stdout.write(json.dumps({"matches": rows}, ensure_ascii=False) + "\n")
 
 
+@knowledge_app.command("classify")
+def classify(
+    text: str,
+    k: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Classify an utterance against the question library (trains on first use: seconds)."""
+    from voxdesk.cli import _container
+
+    intents = _container().intents()
+    result = intents.classify(text, k)
+    for s in result.top:
+        print(f"{s.confidence:6.3f}  {s.label}")
+    print("out of scope" if result.out_of_scope else f"intent: {result.label}")
+    if as_json:
+        top = [{"question_id": s.label, "confidence": round(s.confidence, 4)} for s in result.top]
+        sys.stdout.write(json.dumps({"top": top, "out_of_scope": result.out_of_scope}) + "\n")
+
+
 @knowledge_app.command("retrieval-set")
 def retrieval_set(
     out: Annotated[Path, typer.Option(file_okay=False, help="Folder for corpus.jsonl and queries.jsonl.")],
     keep: Annotated[int, typer.Option(min=0, help="Paraphrases per language kept in the corpus.")] = 2,
 ) -> None:
-    """Write a retrieval test set from the library: the corpus holds each question's standard texts and its first
-    ``keep`` paraphrases per language; every other paraphrase is a query whose relevant id is its question."""
+    """Write retrieval and intent test sets from the library: the corpus (and intents_train.csv) holds each
+    question's standard texts and its first ``keep`` paraphrases per language; every other paraphrase is a query
+    (and a row of intents_test.csv) whose relevant ids / label are its question's."""
     from voxdesk.cli import _container
 
     questions = _container().library.list()
@@ -186,6 +207,14 @@ def retrieval_set(
         by_question.setdefault(row["question_id"], []).append(row["id"])
     for query in queries:
         query["relevant"] = by_question[str(query["question_id"])]
+    with (out / "intents_train.csv").open("w", encoding="utf-8", newline="") as train_file:
+        writer = csv.writer(train_file)
+        writer.writerow(["text", "label"])
+        writer.writerows([row["text"], row["question_id"]] for row in corpus)
+    with (out / "intents_test.csv").open("w", encoding="utf-8", newline="") as test_file:
+        writer = csv.writer(test_file)
+        writer.writerow(["text", "label"])
+        writer.writerows([q["text"], q["question_id"]] for q in queries)
     (out / "corpus.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in corpus), "utf-8")
     (out / "queries.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries), "utf-8")
-    print(f"{len(corpus)} passages, {len(queries)} queries written to {out}")
+    print(f"{len(corpus)} passages, {len(queries)} queries (and intents_train.csv / intents_test.csv) in {out}")

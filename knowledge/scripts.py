@@ -305,6 +305,10 @@ class ScriptStore:
         with self._session() as s:
             return [to_approved(r, v) for r, v in s.execute(query).all()]
 
+    def approved_for_product(self, product_id: str, kind: str | None = "marketing") -> builtins.list[ApprovedScript]:
+        """Approved scripts (marketing by default) that are about ``product_id``: the product's sales scripts."""
+        return [s for s in self.approved_all(kind) if product_id in s.product_ids]
+
     def versions(self, script_id: str) -> builtins.list[ScriptVersion]:
         """All versions of a script, oldest first (editorial read); raises NotFoundError."""
         with self._session() as s:

@@ -116,6 +116,10 @@ def test_script_review_and_only_approved_versions_reach_readers(client: TestClie
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     got = client.get("/api/v1/knowledge/scripts/mkt.steady", headers=agent).json()
     assert got["version"] == 1 and got["approved_at"]
+    by_product = client.get("/api/v1/knowledge/products/T-WM-R3/scripts", headers=agent).json()
+    assert [s["script_id"] for s in by_product] == ["mkt.steady"]
+    assert client.get("/api/v1/knowledge/products/T-DEP-1Y/scripts", headers=agent).json() == []
+    assert client.get("/api/v1/knowledge/products/NOPE/scripts", headers=agent).status_code == 404
     clean = {
         "text_zh": "稳健增利理财为R3级。理财非存款，产品有风险，投资须谨慎。",
         "text_en": "Investment involves risk.",

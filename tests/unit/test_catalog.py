@@ -93,6 +93,10 @@ def test_upsert_and_get_round_trip(catalog: ProductCatalog) -> None:
     assert got.updated_at == T0 and got.updated_at.tzinfo is not None
     loan = catalog.get("T-LN-BIZ")
     assert loan.target_groups == ("merchant",) and loan.risk_grade is None and loan.term_days == 1095
+    segmented = got.model_copy(update={"target_segments": ("affluent", "steady_investor"), "updated_at": None})
+    assert catalog.upsert_many([segmented]) == 1
+    assert catalog.get("T-WM-R3").target_segments == ("affluent", "steady_investor")
+    assert catalog.upsert_many([segmented]) == 0  # unchanged segments are not rewritten
 
 
 def test_get_unknown_raises_not_found(catalog: ProductCatalog) -> None:

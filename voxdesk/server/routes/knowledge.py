@@ -230,6 +230,13 @@ async def approved_script(principal: Reader, container: ContainerDep, script_id:
     return await run_in_threadpool(container.scripts.approved, script_id)
 
 
+@router.get("/products/{product_id}/scripts")
+async def product_scripts(principal: Reader, container: ContainerDep, product_id: str) -> list[ApprovedScript]:
+    """A product's approved marketing scripts (404 for an unknown product)."""
+    await run_in_threadpool(container.catalog.get, product_id)
+    return await run_in_threadpool(container.scripts.approved_for_product, product_id)
+
+
 @router.get("/scripts/{script_id}/versions")
 async def script_versions(principal: Editor, container: ContainerDep, script_id: str) -> list[ScriptVersion]:
     """Every version with its state and findings (review screens)."""

@@ -94,7 +94,7 @@ def parse_yaml(text: str, *, known_products: Callable[[Collection[str]], set[str
         raise ImportRejectedError("the YAML file cannot be parsed", [RowError(line, None, str(exc)[:200])]) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("questions"), list):
         raise ImportRejectedError("not a question library file", [RowError(1, "questions", "a 'questions' list")])
-    lines = _item_lines(node)
+    lines = item_lines(node, "questions")
     default_category = doc.get("category")
     raw: list[tuple[int, dict[str, Any]]] = []
     errors: list[RowError] = []
@@ -108,11 +108,12 @@ def parse_yaml(text: str, *, known_products: Callable[[Collection[str]], set[str
     return entries
 
 
-def _item_lines(node: yaml.Node | None) -> list[int]:
+def item_lines(node: yaml.Node | None, key: str) -> list[int]:
+    """The 1-based line where each item of the top-level list ``key`` starts (for error messages)."""
     if not isinstance(node, yaml.MappingNode):
         return []
-    for key, value in node.value:
-        if isinstance(key, yaml.ScalarNode) and key.value == "questions" and isinstance(value, yaml.SequenceNode):
+    for name, value in node.value:
+        if isinstance(name, yaml.ScalarNode) and name.value == key and isinstance(value, yaml.SequenceNode):
             return [item.start_mark.line + 1 for item in value.value]
     return []
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import ImportRejectedError, RowError
 from knowledge.catalog import CustomerRisk
+from knowledge.library_io import item_lines
 from knowledge.script_models import ScriptSpec
 
 __all__ = ["ScriptImport", "parse_scripts_yaml"]
@@ -62,11 +63,7 @@ def parse_scripts_yaml(text: str, *, known_products: Callable[[Collection[str]],
         raise ImportRejectedError("the YAML file cannot be parsed", [RowError(1, None, str(exc)[:200])]) from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("scripts"), list):
         raise ImportRejectedError("not a scripts file", [RowError(1, "scripts", "a 'scripts' list")])
-    lines: list[int] = []
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if getattr(key, "value", None) == "scripts" and isinstance(value, yaml.SequenceNode):
-                lines = [item.start_mark.line + 1 for item in value.value]
+    lines = item_lines(node, "scripts")
     errors: list[RowError] = []
     out: list[ScriptImport] = []
     seen: set[str] = set()

@@ -43,7 +43,7 @@ def test_eval_asr_json_on_two_real_clips(tmp_path: Path, shared_data: Path) -> N
         "COLUMNS": "200",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "voxdesk.cli", "eval", "asr", "--manifest", str(manifest), "--beam", "1", "--json"],
+        [sys.executable, "-m", "voxdesk.cli", "eval", "asr", "--manifest", str(manifest), "--json"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

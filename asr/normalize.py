@@ -94,7 +94,35 @@ def normalize_for_display(text: str, lang: TextLang) -> str:
         if lang == "zh":
             text = _CJK_SENTENCE_DOT.sub("。", text).translate(_HALF_TO_FULL_PUNCT)
             text = re.sub(r"\s*([，。？！：；（）、])\s*", r"\1", text)
-    return text
+    return collapse_repeats(text)
+
+
+_KEY_CHARS = re.compile(r"[^\w]")
+
+
+def collapse_repeats(text: str, *, min_units: int = 4, max_units: int = 400) -> str:
+    """Remove Whisper's decoding loops: a run of at least ``min_units`` words (characters for Chinese) said twice
+    in a row keeps only its first copy ("… ask what you can do for your country what you can do for your country"
+    → one copy). Punctuation and case are ignored when comparing. Texts longer than ``max_units`` are returned as
+    they are (the search is quadratic)."""
+    cjk = bool(_CJK_RE.search(text))
+    pieces = list(text) if cjk else text.split(" ")
+    if len(pieces) < 2 * min_units or len(pieces) > max_units:
+        return text
+    changed = True
+    while changed:
+        changed = False
+        units = [(i, key) for i, p in enumerate(pieces) if (key := _KEY_CHARS.sub("", p.lower()))]
+        keys = [key for _, key in units]
+        for k in range(len(keys) // 2, min_units - 1, -1):
+            at = next((i for i in range(len(keys) - 2 * k + 1) if keys[i : i + k] == keys[i + k : i + 2 * k]), None)
+            if at is not None:
+                first, last = units[at + k][0], units[at + 2 * k - 1][0]
+                del pieces[first : last + 1]
+                changed = True
+                break
+    out = "".join(pieces) if cjk else " ".join(p for p in pieces if p)
+    return _WS.sub(" ", out).strip()
 
 
 # -------------------------------------------------------------------------------------- English numbers

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.errors import InvalidInputError
+from nlu.intent_head import FastLinearHead, knn_vote
 
 __all__ = ["CachedEncoder", "IntentClassifier", "IntentConfig", "IntentResult", "IntentScore", "TextEncoder"]
 
@@ -56,6 +57,9 @@ class IntentConfig:
     """Share of the examples held out to fit the temperature and the out-of-scope threshold."""
     reject_rate: float = 0.02
     """Without out-of-scope examples: share of held-out in-scope utterances the threshold may reject."""
+    knn_weight: float = 2.0
+    """Weight of the nearest-neighbour score (each label's best cosine similarity to the utterance) added to the
+    SVM scores; 0 turns it off. Both are absolute, so an utterance unlike every example stays unsure."""
     seed: int = 0
 
 
@@ -97,6 +101,9 @@ class IntentClassifier:
         self._words: Any = None
         self._chars: Any = None
         self._svm: Any = None
+        self._fast: FastLinearHead | None = None
+        self._bank: npt.NDArray[np.float32] | None = None
+        self._bank_labels: npt.NDArray[np.intp] | None = None
 
     # --- features -------------------------------------------------------------------------------------------
 
@@ -172,12 +179,27 @@ class IntentClassifier:
 
         self._svm = LinearSVC(C=self.config.svm_c)
         self._svm.fit(self._features(texts, embedded, fit=True), y)
+        dims = [e.shape[1] for e in embedded]
+        self._fast = FastLinearHead(self._words, self._chars, self._svm, dims, self.config.embedding_weight)
+        if embedded and self.config.knn_weight > 0:
+            self._bank = _joined(embedded)
+            self._bank_labels = np.searchsorted(self._svm.classes_, y).astype(np.intp)
+        else:
+            self._bank = self._bank_labels = None
 
     def _scores(self, texts: Sequence[str], embedded: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float64]:
-        scores = np.asarray(self._svm.decision_function(self._features(texts, embedded, fit=False)), dtype=np.float64)
-        if scores.ndim == 1:  # two classes: scikit-learn gives one margin, positive for classes_[1]
-            scores = np.stack([-scores, scores], axis=1) / 2
-        return scores
+        """SVM scores, blended with the nearest-neighbour vote when there are embeddings (both z-scored)."""
+        if len(texts) == 1 and self._fast is not None:
+            scores = self._fast.scores(texts[0], [e[0] for e in embedded])[None, :]
+        else:
+            features = self._features(texts, embedded, fit=False)
+            scores = np.asarray(self._svm.decision_function(features), dtype=np.float64)
+            if scores.ndim == 1:  # two classes: scikit-learn gives one margin, positive for classes_[1]
+                scores = np.stack([-scores, scores], axis=1) / 2
+        if self._bank is None or self._bank_labels is None:
+            return scores
+        nearest = knn_vote(_joined(embedded), self._bank, self._bank_labels, scores.shape[1])
+        return scores + self.config.knn_weight * nearest
 
     # --- prediction -----------------------------------------------------------------------------------------
 
@@ -198,6 +220,14 @@ class IntentClassifier:
     def predict(self, text: str, k: int = 3) -> IntentResult:
         """Top-``k`` intents of one utterance."""
         return self.predict_many([text], k)[0]
+
+
+def _joined(embedded: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """The encoders' vectors side by side, as unit rows (for the nearest-neighbour vote)."""
+    joined = np.hstack(embedded).astype(np.float32)
+    norms = np.linalg.norm(joined, axis=1, keepdims=True)
+    result: npt.NDArray[np.float32] = (joined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return result
 
 
 def _softmax(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

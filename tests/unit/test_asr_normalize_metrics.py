@@ -118,3 +118,19 @@ def test_corpus_rate_sums_counts() -> None:
     total = sum([ErrorCounts(1, 0, 0, 10), ErrorCounts(0, 1, 1, 30)], ErrorCounts())
     assert total == ErrorCounts(1, 1, 1, 40)
     assert total.rate == pytest.approx(3 / 40)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("ask what you can do for your country what you can do for your country", "en",
+         "ask what you can do for your country"),
+        ("What your country can do. What your country can do!", "en", "What your country can do."),
+        ("信用卡挂失怎么办信用卡挂失怎么办", "zh", "信用卡挂失怎么办"),
+        ("no no no no way", "en", "no no no no way"),
+        ("thank you thank you", "en", "thank you thank you"),
+        ("我要查余额，余额", "zh", "我要查余额，余额"),
+    ],
+)  # fmt: skip
+def test_decoding_loops_are_collapsed(text: str, lang: str, expected: str) -> None:
+    assert normalize_for_display(text, lang) == expected  # type: ignore[arg-type]

@@ -102,6 +102,7 @@ class IntentClassifier:
         self._chars: Any = None
         self._svm: Any = None
         self._fast: FastLinearHead | None = None
+        self._threadpools: Any = None
         self._bank: npt.NDArray[np.float32] | None = None
         self._bank_labels: npt.NDArray[np.intp] | None = None
 
@@ -203,13 +204,24 @@ class IntentClassifier:
 
     # --- prediction -----------------------------------------------------------------------------------------
 
+    def _one_blas_thread(self) -> Any:
+        """Numpy's BLAS limited to one thread while scoring: its worker threads otherwise keep spinning after the
+        small products here and starve the encoder's threads (measured: 66 ms instead of 21 ms per utterance)."""
+        if self._threadpools is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._threadpools = ThreadpoolController()
+        return self._threadpools.limit(limits=1, user_api="blas")
+
     def predict_many(self, texts: Sequence[str], k: int = 3) -> list[IntentResult]:
         """Top-``k`` intents of each text."""
         if self._svm is None:
             raise InvalidInputError("the intent classifier is not fitted")
         if not texts:
             return []
-        probs = _softmax(self._scores(texts, self._embed(texts)) / self.temperature)
+        embedded = self._embed(texts)
+        with self._one_blas_thread():
+            probs = _softmax(self._scores(texts, embedded) / self.temperature)
         out = []
         for row in probs:
             best = np.argsort(-row)[:k]

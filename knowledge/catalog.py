@@ -284,6 +284,10 @@ class ProductCatalog:
                     found[row.product_id] = _to_domain(row)
         return found
 
+    def known_ids(self, product_ids: Collection[str]) -> set[str]:
+        """The ids among ``product_ids`` that the catalog has (on sale or closed), for validating imports."""
+        return set(self.get_many(product_ids))
+
     def count(self) -> int:
         """Number of products, on sale or closed."""
         with self._session() as s:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.db import session_scope
 from knowledge.library import QuestionLibrary
 from knowledge.library_io import LibraryEntry
-from knowledge.scripts import AnswerDraft, ScriptStore
+from knowledge.scripts import ScriptDraft, ScriptSpec, ScriptStore
 
 __all__ = ["LibraryImportResult", "export_entries", "import_library"]
 
@@ -40,19 +40,22 @@ def import_library(
     New or changed answers become **drafts**: they reach callers only after compliance approves them.
     """
     drafts = [
-        AnswerDraft(
-            e.question.answer_script_id,
+        ScriptDraft(
+            ScriptSpec(
+                script_id=e.question.answer_script_id,
+                kind="answer",
+                title_zh=e.question.text_zh[:128],
+                title_en=e.question.text_en[:128],
+            ),
             e.answer_zh,
             e.answer_en,
-            title_zh=e.question.text_zh[:128],
-            title_en=e.question.text_en[:128],
         )
         for e in entries
         if e.question.answer_script_id is not None
     ]
     with session_scope(sessions, write=True) as s:
         written = library.upsert_many([e.question for e in entries], session=s)
-        drafted = scripts.draft_answers(drafts, author=author, session=s)
+        drafted = scripts.draft_many(drafts, author=author, session=s)
     return LibraryImportResult(written, drafted, len(entries))
 
 

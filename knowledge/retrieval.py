@@ -25,10 +25,10 @@ from knowledge.catalog import Product, ProductReader
 from knowledge.embeddings import Embedder
 from knowledge.index import FaissIndex, IndexUpdate, Passage
 from knowledge.lexical import Bm25Index
-from knowledge.library import QuestionReader
+from knowledge.library import Question, QuestionReader
 from knowledge.script_models import ApprovedScript, ApprovedScripts
 
-__all__ = ["HybridSearcher", "KnowledgeIndexes", "QuestionMatch"]
+__all__ = ["HybridSearcher", "KnowledgeIndexes", "QuestionMatch", "approved_answer"]
 
 
 class HybridSearcher:
@@ -209,13 +209,17 @@ class KnowledgeIndexes:
 
     def answer_for(self, question_id: str) -> ApprovedScript | None:
         """The approved answer script of a question, or ``None`` when it has none approved (or no answer)."""
-        question = self._library.get(question_id)
-        if question.answer_script_id is None:
-            return None
-        try:
-            return self._scripts.approved(question.answer_script_id)
-        except NotFoundError:
-            return None
+        return approved_answer(self._library.get(question_id), self._scripts)
+
+
+def approved_answer(question: Question, scripts: ApprovedScripts) -> ApprovedScript | None:
+    """The approved version of ``question``'s answer script; ``None`` when it has no answer or none approved."""
+    if question.answer_script_id is None:
+        return None
+    try:
+        return scripts.approved(question.answer_script_id)
+    except NotFoundError:
+        return None
 
 
 def _revision(passages: Sequence[Passage]) -> str:

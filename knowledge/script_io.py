@@ -10,13 +10,13 @@
         text_zh: ...
         text_en: ...
 
-Parsing validates every item and raises :class:`ImportRejectedError` naming each bad one by line. Pure.
+Parsing validates every item and raises :class:`ImportRejectedError` naming each bad one by line; the result goes
+to :meth:`knowledge.scripts.ScriptStore.draft_many`. Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.errors import ImportRejectedError, RowError
 from knowledge.catalog import CustomerRisk
 from knowledge.library_io import item_lines
-from knowledge.script_models import ScriptSpec
+from knowledge.script_models import ScriptDraft, ScriptSpec
 
-__all__ = ["ScriptImport", "parse_scripts_yaml"]
+__all__ = ["parse_scripts_yaml"]
 
 
 class _Item(BaseModel):
@@ -42,19 +42,7 @@ class _Item(BaseModel):
     text_en: str = ""
 
 
-@dataclass(frozen=True)
-class ScriptImport:
-    """One script to create (or revise) as a draft."""
-
-    spec: ScriptSpec
-    text_zh: str
-    text_en: str
-    product_ids: tuple[str, ...]
-    audience_risk: str | None
-    line: int
-
-
-def parse_scripts_yaml(text: str, *, known_products: Callable[[Collection[str]], set[str]]) -> list[ScriptImport]:
+def parse_scripts_yaml(text: str, *, known_products: Callable[[Collection[str]], set[str]]) -> list[ScriptDraft]:
     """Validate a scripts YAML file; raises :class:`ImportRejectedError` listing every bad item by line."""
     try:
         doc = yaml.safe_load(text)
@@ -65,7 +53,7 @@ def parse_scripts_yaml(text: str, *, known_products: Callable[[Collection[str]],
         raise ImportRejectedError("not a scripts file", [RowError(1, "scripts", "a 'scripts' list")])
     lines = item_lines(node, "scripts")
     errors: list[RowError] = []
-    out: list[ScriptImport] = []
+    out: list[tuple[int, ScriptDraft]] = []
     seen: set[str] = set()
     for i, raw in enumerate(doc["scripts"]):
         line = lines[i] if i < len(lines) else 1
@@ -84,12 +72,10 @@ def parse_scripts_yaml(text: str, *, known_products: Callable[[Collection[str]],
             errors.append(RowError(line, "id", "duplicate script id"))
             continue
         seen.add(spec.script_id)
-        out.append(ScriptImport(spec, item.text_zh, item.text_en, tuple(item.products), item.audience_risk, line))
-    wanted = {p for s in out for p in s.product_ids}
+        out.append((line, ScriptDraft(spec, item.text_zh, item.text_en, tuple(item.products), item.audience_risk)))
+    wanted = {p for _, d in out for p in d.product_ids}
     known = known_products(wanted) if wanted else set()
-    errors += [
-        RowError(s.line, "products", f"unknown product {p}") for s in out for p in s.product_ids if p not in known
-    ]
+    errors += [RowError(n, "products", f"unknown product {p}") for n, d in out for p in d.product_ids if p not in known]
     if errors:
         raise ImportRejectedError("the scripts import was rejected", sorted(errors, key=lambda r: r.row))
-    return out
+    return [d for _, d in out]

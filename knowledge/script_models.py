@@ -6,6 +6,7 @@ See :mod:`knowledge.scripts` for the lifecycle. Pure data; any thread.
 from __future__ import annotations
 
 import builtins
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -28,6 +29,17 @@ class ScriptSpec(BaseModel):
     kind: ScriptKind
     title_zh: str = Field(default="", max_length=128)
     title_en: str = Field(default="", max_length=128)
+
+
+@dataclass(frozen=True)
+class ScriptDraft:
+    """A script's text as an import brings it (library answers, marketing and outbound script files)."""
+
+    spec: ScriptSpec
+    text_zh: str
+    text_en: str
+    product_ids: tuple[str, ...] = ()
+    audience_risk: str | None = None
 
 
 class ScriptFinding(BaseModel):

@@ -24,7 +24,6 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import select
@@ -40,6 +39,7 @@ from knowledge.script_models import (
     ApprovedScript,
     ApprovedScripts,
     Reviewer,
+    ScriptDraft,
     ScriptFinding,
     ScriptSpec,
     ScriptState,
@@ -51,27 +51,16 @@ from knowledge.tables import ScriptRow, ScriptVersionRow
 
 __all__ = [
     "APPROVER_ROLE",
-    "AnswerDraft",
     "ApprovedScript",
     "ApprovedScripts",
     "Reviewer",
+    "ScriptDraft",
     "ScriptFinding",
     "ScriptSpec",
     "ScriptState",
     "ScriptStore",
     "ScriptVersion",
 ]
-
-
-@dataclass(frozen=True)
-class AnswerDraft:
-    """The answer text of a question as an import brings it."""
-
-    script_id: str
-    text_zh: str
-    text_en: str
-    title_zh: str = ""
-    title_en: str = ""
 
 
 class ScriptStore:
@@ -139,31 +128,37 @@ class ScriptStore:
             s.flush()
             return to_version(row, version)
 
-    def draft_answers(self, drafts: Sequence[AnswerDraft], *, author: str, session: Session | None = None) -> int:
-        """Create answer scripts or new draft versions of them where the text differs from the latest version.
-
-        Returns how many drafts were written. With ``session``, inside the caller's transaction. Texts whose
-        latest version already says the same are left alone, so re-importing a library is idempotent.
-        """
+    def draft_many(self, drafts: Sequence[ScriptDraft], *, author: str, session: Session | None = None) -> int:
+        """Create scripts, or new draft versions where the text, products or audience differ from the newest
+        version, all in one transaction (with ``session``, the caller's). Returns how many drafts were written;
+        unchanged scripts are left alone, so re-importing is idempotent. Raises :class:`ConflictError` when an id
+        belongs to a script of another kind, ``NotFoundError`` for an unknown product."""
         written = 0
         with self._session(write=True, within=session) as s:
             for d in drafts:
-                findings = self.check_text("answer", d.text_zh, d.text_en)
-                row = s.get(ScriptRow, d.script_id)
+                spec, products = d.spec, tuple(d.product_ids)
+                findings = self.check_text(spec.kind, d.text_zh, d.text_en, products, d.audience_risk)
+                row = s.get(ScriptRow, spec.script_id)
                 if row is None:
-                    row = ScriptRow(script_id=d.script_id, kind="answer", title_zh=d.title_zh, title_en=d.title_en)
-                    row.created_at = self._clock.now()
+                    row = ScriptRow(
+                        script_id=spec.script_id,
+                        kind=spec.kind,
+                        title_zh=spec.title_zh,
+                        title_en=spec.title_en,
+                        created_at=self._clock.now(),
+                    )
                     s.add(row)
-                    self._new_version(s, row, 1, d.text_zh, d.text_en, author, (), None, findings)
-                    written += 1
-                    continue
-                if row.kind != "answer":
-                    raise ConflictError("script id is taken by a script of another kind", script_id=d.script_id)
-                row.title_zh, row.title_en = d.title_zh, d.title_en
-                latest = self._latest(s, d.script_id)
-                if (latest.text_zh, latest.text_en) == (d.text_zh.strip(), d.text_en.strip()):
-                    continue
-                self._new_version(s, row, latest.version + 1, d.text_zh, d.text_en, author, (), None, findings)
+                    number = 1
+                else:
+                    if row.kind != spec.kind:
+                        raise ConflictError("script id is taken by a script of another kind", script_id=spec.script_id)
+                    row.title_zh, row.title_en = spec.title_zh, spec.title_en
+                    latest = self._latest(s, spec.script_id)
+                    same = (latest.text_zh, latest.text_en, tuple(latest.product_ids or ()), latest.audience_risk)
+                    if same == (d.text_zh.strip(), d.text_en.strip(), products, d.audience_risk):
+                        continue
+                    number = latest.version + 1
+                self._new_version(s, row, number, d.text_zh, d.text_en, author, products, d.audience_risk, findings)
                 written += 1
             s.flush()
         return written

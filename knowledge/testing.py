@@ -69,6 +69,10 @@ class FakeProductCatalog:
         """The products among ``product_ids`` that exist, by id."""
         return {pid: self._products[pid] for pid in sorted(set(product_ids)) if pid in self._products}
 
+    def known_ids(self, product_ids: Collection[str]) -> set[str]:
+        """The ids among ``product_ids`` that exist."""
+        return set(self.get_many(product_ids))
+
     def count(self) -> int:
         """Number of products, on sale or closed."""
         return len(self._products)

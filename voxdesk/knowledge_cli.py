@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -35,32 +34,22 @@ def import_files(
     ] = False,
     author: Annotated[str, typer.Option(help="Recorded as the author of the drafts.")] = "cli",
 ) -> None:
-    """Import questions (with their answers as drafts) or scripts; all files or nothing."""
+    """Import questions (with their answers as drafts) or scripts (new or changed ones as drafts); all files or
+    nothing."""
     from knowledge.library_import import import_library
     from knowledge.library_io import merge_files, parse_csv, parse_yaml
     from knowledge.script_io import parse_scripts_yaml
     from voxdesk.cli import _container, _fail
 
     container = _container()
-
-    def known(ids: Collection[str]) -> set[str]:
-        return set(container.catalog.get_many(ids))
-
+    known = container.catalog.known_ids
     try:
         if scripts:
-            written = 0
-            for path in files:
-                for item in parse_scripts_yaml(path.read_text(encoding="utf-8"), known_products=known):
-                    container.scripts.create(
-                        item.spec,
-                        text_zh=item.text_zh,
-                        text_en=item.text_en,
-                        author=author,
-                        product_ids=item.product_ids,
-                        audience_risk=item.audience_risk,
-                    )
-                    written += 1
-            print(f"{written} scripts imported as drafts")
+            drafts = [
+                d for path in files for d in parse_scripts_yaml(path.read_text(encoding="utf-8"), known_products=known)
+            ]
+            written = container.scripts.draft_many(drafts, author=author)
+            print(f"{len(drafts)} scripts read, {written} new drafts (unchanged ones left alone)")
             return
         parsed = []
         for path in files:

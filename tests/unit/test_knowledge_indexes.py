@@ -20,7 +20,7 @@ from knowledge.embeddings import Vectors
 from knowledge.index import FaissIndex, Passage
 from knowledge.lexical import Bm25Index, tokenize
 from knowledge.retrieval import HybridSearcher, KnowledgeIndexes
-from knowledge.scripts import AnswerDraft, Reviewer, ScriptSpec, ScriptStore
+from knowledge.scripts import Reviewer, ScriptDraft, ScriptSpec, ScriptStore
 from knowledge.testing import (
     FakeProductCatalog,
     FakeQuestionLibrary,
@@ -96,7 +96,8 @@ def test_large_indexes_switch_to_hnsw() -> None:
 
 
 def test_only_approved_scripts_are_retrievable(scripts: ScriptStore) -> None:
-    scripts.draft_answers([AnswerDraft("answer.cards.report_lost_card", "请立即挂失。", "Report the lost card now.")],
+    answer = ScriptSpec(script_id="answer.cards.report_lost_card", kind="answer")
+    scripts.draft_many([ScriptDraft(answer, "请立即挂失。", "Report the lost card now.")],
                           author="a")  # fmt: skip
     spec = ScriptSpec(script_id="mkt.card", kind="marketing")
     scripts.create(spec, text_zh="白金卡额度更高。", text_en="The platinum card has a higher limit.", author="a")

@@ -18,7 +18,7 @@ import knowledge.tables  # noqa: F401
 import profiles.tables  # noqa: F401
 from core.db import Base
 from core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from knowledge.scripts import AnswerDraft, Reviewer, ScriptSpec, ScriptStore
+from knowledge.scripts import Reviewer, ScriptDraft, ScriptSpec, ScriptStore
 from knowledge.testing import FakeProductCatalog, sample_products
 
 pytestmark = pytest.mark.unit
@@ -184,11 +184,12 @@ def test_bad_input_is_refused(store: ScriptStore) -> None:
 
 
 def test_answer_drafts_are_idempotent_and_need_approval(store: ScriptStore) -> None:
-    drafts = [AnswerDraft("answer.cards.lost", "请立即通过手机银行挂失。", "Report it in the mobile banking app.")]
-    assert store.draft_answers(drafts, author="importer") == 1
-    assert store.draft_answers(drafts, author="importer") == 0
+    spec = ScriptSpec(script_id="answer.cards.lost", kind="answer")
+    drafts = [ScriptDraft(spec, "请立即通过手机银行挂失。", "Report it in the mobile banking app.")]
+    assert store.draft_many(drafts, author="importer") == 1
+    assert store.draft_many(drafts, author="importer") == 0
     _never_retrievable(store, "answer.cards.lost")
-    changed = [AnswerDraft("answer.cards.lost", "请立即通过手机银行或客服热线挂失。", drafts[0].text_en)]
-    assert store.draft_answers(changed, author="importer") == 1
+    changed = [ScriptDraft(spec, "请立即通过手机银行或客服热线挂失。", drafts[0].text_en)]
+    assert store.draft_many(changed, author="importer") == 1
     assert [v.version for v in store.versions("answer.cards.lost")] == [1, 2]
     assert store.latest_texts(["answer.cards.lost"])["answer.cards.lost"][0] == changed[0].text_zh

@@ -8,17 +8,16 @@ a demo text with findings stays ``checked`` for a person to review. Blocking; ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from importlib import resources
 
 import structlog
 
-from core.errors import ConflictError, NotFoundError
+from core.errors import ConflictError
 from knowledge.library_import import import_library
 from knowledge.library_io import LibraryEntry, merge_files, parse_yaml
-from knowledge.script_io import ScriptImport, parse_scripts_yaml
-from knowledge.scripts import Reviewer, ScriptStore
+from knowledge.script_io import parse_scripts_yaml
+from knowledge.scripts import Reviewer, ScriptDraft, ScriptStore
 from voxdesk.container import Container
 
 __all__ = ["DEMO_AUTHOR", "DEMO_REVIEWER", "DemoKnowledgeResult", "demo_library", "demo_scripts", "load_demo_knowledge"]
@@ -38,26 +37,19 @@ class DemoKnowledgeResult:
     held_for_review: int
 
 
-def _known(container: Container) -> Callable[[Collection[str]], set[str]]:
-    def known(ids: Collection[str]) -> set[str]:
-        return set(container.catalog.get_many(ids))
-
-    return known
-
-
 def demo_library(container: Container) -> list[LibraryEntry]:
     """The bundled question files, validated against the container's catalog (products must be loaded)."""
     folder = resources.files("voxdesk.demo").joinpath("questions")
     names = sorted(f.name for f in folder.iterdir() if f.name.endswith(".yaml"))
-    known = _known(container)
+    known = container.catalog.known_ids
     parsed = [parse_yaml(folder.joinpath(n).read_text(encoding="utf-8"), known_products=known) for n in names]
     return merge_files(parsed, names)
 
 
-def demo_scripts(container: Container) -> list[ScriptImport]:
+def demo_scripts(container: Container) -> list[ScriptDraft]:
     """The bundled marketing and outbound scripts, validated."""
     text = resources.files("voxdesk.demo").joinpath("scripts.yaml").read_text(encoding="utf-8")
-    return parse_scripts_yaml(text, known_products=_known(container))
+    return parse_scripts_yaml(text, known_products=container.catalog.known_ids)
 
 
 def load_demo_knowledge(container: Container) -> DemoKnowledgeResult:
@@ -65,29 +57,7 @@ def load_demo_knowledge(container: Container) -> DemoKnowledgeResult:
     entries = demo_library(container)
     import_library(container.sessions, container.library, container.scripts, entries, author=DEMO_AUTHOR)
     scripts = demo_scripts(container)
-    for item in scripts:
-        try:
-            current = container.scripts.versions(item.spec.script_id)[-1]
-        except NotFoundError:
-            container.scripts.create(
-                item.spec,
-                text_zh=item.text_zh,
-                text_en=item.text_en,
-                author=DEMO_AUTHOR,
-                product_ids=item.product_ids,
-                audience_risk=item.audience_risk,
-            )
-            continue
-        wanted = (item.text_zh.strip(), item.text_en.strip(), item.product_ids, item.audience_risk)
-        if (current.text_zh, current.text_en, current.product_ids, current.audience_risk) != wanted:
-            container.scripts.revise(
-                item.spec.script_id,
-                text_zh=item.text_zh,
-                text_en=item.text_en,
-                author=DEMO_AUTHOR,
-                product_ids=item.product_ids,
-                audience_risk=item.audience_risk,
-            )
+    container.scripts.draft_many(scripts, author=DEMO_AUTHOR)
     ids = [e.question.answer_script_id for e in entries if e.question.answer_script_id] + [
         s.spec.script_id for s in scripts
     ]

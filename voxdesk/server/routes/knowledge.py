@@ -7,7 +7,6 @@ compliance officer (who is not the author) approves, and overrides need a reason
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
@@ -15,10 +14,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import InvalidInputError, NotFoundError, PayloadTooLargeError
+from core.errors import InvalidInputError, PayloadTooLargeError
 from knowledge.library import Question
 from knowledge.library_import import LibraryImportResult, export_entries, import_library
 from knowledge.library_io import LibraryEntry, answer_script_id, dump_csv, dump_yaml, parse_csv, parse_yaml
+from knowledge.retrieval import approved_answer
 from knowledge.scripts import ApprovedScript, Reviewer, ScriptFinding, ScriptSpec, ScriptVersion
 from voxdesk.auth.roles import KNOWLEDGE_EDITORS, KNOWLEDGE_READERS, SCRIPT_APPROVERS
 from voxdesk.auth.service import Principal
@@ -106,13 +106,7 @@ async def get_question(principal: Reader, container: ContainerDep, question_id: 
 
     def read() -> QuestionOut:
         question = container.library.get(question_id)
-        answer = None
-        if question.answer_script_id:
-            try:
-                answer = container.scripts.approved(question.answer_script_id)
-            except NotFoundError:
-                answer = None
-        return QuestionOut(question=question, answer=answer)
+        return QuestionOut(question=question, answer=approved_answer(question, container.scripts))
 
     return await run_in_threadpool(read)
 
@@ -128,7 +122,7 @@ async def put_question(
     question = body.question.model_copy(
         update={"answer_script_id": answer_script_id(question_id) if has_answer else body.question.answer_script_id}
     )
-    known = await run_in_threadpool(container.catalog.get_many, [p.product_id for p in question.products])
+    known = await run_in_threadpool(container.catalog.known_ids, [p.product_id for p in question.products])
     missing = [p.product_id for p in question.products if p.product_id not in known]
     if missing:
         raise InvalidInputError("unknown product in the question's product map", product_id=missing[0])
@@ -166,11 +160,8 @@ async def import_file(
         raise InvalidInputError("the file is not UTF-8 text") from exc
     is_csv = (file.filename or "").lower().endswith(".csv")
 
-    def known(ids: Collection[str]) -> set[str]:
-        return set(container.catalog.get_many(ids))
-
     def run() -> LibraryImportResult:
-        entries = (parse_csv if is_csv else parse_yaml)(text, known_products=known)
+        entries = (parse_csv if is_csv else parse_yaml)(text, known_products=container.catalog.known_ids)
         return import_library(
             container.sessions, container.library, container.scripts, entries, author=principal.username
         )

@@ -306,12 +306,13 @@ class CachedEncoder:
             return 0
 
     def embed_queries(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            vectors = np.asarray(self.encoder.embed_queries(missing), dtype=np.float32)
-            if len(self._cache) + len(missing) > self.max_items:
-                self._cache.clear()
-            self._cache.update(zip(missing, vectors, strict=True))
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.stack([self._cache[t] if t in self._cache else self.encoder.embed_queries([t])[0] for t in texts])
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if len(self._cache) + len(missing) > self.max_items:
+            self._cache.clear()  # full: start over, keeping this call's texts
+            missing = list(dict.fromkeys(texts))
+        if missing:
+            vectors = np.asarray(self.encoder.embed_queries(missing), dtype=np.float32)
+            self._cache.update(zip(missing, vectors, strict=True))
+        return np.stack([self._cache[t] for t in texts])

@@ -1,7 +1,7 @@
 """Intent classification against the question library: labels are question ids.
 
 :class:`LibraryIntents` trains :class:`nlu.intents.IntentClassifier` on every active question's standard texts and
-paraphrases (both languages), and retrains when :attr:`knowledge.library.QuestionLibrary.revision` changes. The
+paraphrases (both languages), and retrains when the active questions' content revision changes. The
 encoders are wrapped in :class:`nlu.intents.CachedEncoder`, so a retrain after an edit embeds only new texts and
 takes seconds; with ``cache_dir`` the vectors are kept on disk between processes too. It lives in ``voxdesk/``
 because it joins two rooms (``nlu`` never imports ``knowledge``).
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InvalidInputError
-from knowledge.library import QuestionReader
+from knowledge.library import QuestionReader, library_revision
 from nlu.intents import CachedEncoder, IntentClassifier, IntentConfig, IntentResult, TextEncoder
 
 __all__ = ["LibraryIntents", "TrainingSet"]
@@ -56,16 +56,17 @@ class LibraryIntents:
         self._lock = threading.Lock()
 
     def training_set(self) -> TrainingSet:
-        """Every example of every active question that has at least two (others cannot be learnt)."""
-        revision = self._library.revision
+        """Every example of every active question that has at least two (others cannot be learnt); the revision is
+        that of the active questions read here (one read of the library)."""
+        questions = self._library.list()
         texts: list[str] = []
         labels: list[str] = []
-        for q in self._library.list():
+        for q in questions:
             examples = list(dict.fromkeys(q.examples()))
             if len(examples) >= 2:
                 texts += examples
                 labels += [q.question_id] * len(examples)
-        return TrainingSet(tuple(texts), tuple(labels), revision)
+        return TrainingSet(tuple(texts), tuple(labels), library_revision(questions))
 
     def refresh(self) -> bool:
         """Retrain if the library changed since the last fit; returns whether it retrained."""

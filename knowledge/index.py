@@ -105,6 +105,13 @@ class FaissIndex:
         self._index = self._build(vectors)
         return IndexUpdate(len(fresh), len(reused_rows), removed, time.perf_counter() - started)
 
+    def updated(self, passages: Sequence[Passage], *, revision: str = "") -> tuple[FaissIndex, IndexUpdate]:
+        """A new index holding ``passages``, reusing this one's vectors for unchanged texts; this one is left as it
+        is, so searches running on it are not disturbed (the owner swaps the new one in)."""
+        fresh = FaissIndex(self.embedder, hnsw_above=self.hnsw_above, ef_search=self.ef_search)
+        fresh.ids, fresh.hashes, fresh.vectors = self.ids, self.hashes, self.vectors
+        return fresh, fresh.update(passages, revision=revision)
+
     @classmethod
     def from_vectors(cls, embedder: Embedder, ids: Sequence[str], vectors: Vectors, **options: Any) -> FaissIndex:
         """An index of precomputed unit ``vectors`` (one row per id), e.g. for benchmarks; texts are unknown so a

@@ -120,13 +120,10 @@ class KnowledgeIndexes:
                 current = self._built.get(name)
                 index = current.index if current is not None else self._load(name)
                 if index is None or index.revision != revision:
-                    fresh = FaissIndex(self.embedder)
-                    if index is not None:  # start from the old vectors: only changed texts are embedded
-                        fresh.ids, fresh.hashes, fresh.vectors = index.ids, index.hashes, index.vectors
-                    updates[name] = fresh.update(passages, revision=revision)
+                    base = index if index is not None else FaissIndex(self.embedder)
+                    index, updates[name] = base.updated(passages, revision=revision)  # only changed texts embedded
                     if self._folder is not None:
-                        fresh.save(self._folder / name)
-                    index = fresh
+                        index.save(self._folder / name)
                 if current is None or current.index is not index:
                     texts = [p.text for p in passages]
                     searcher = HybridSearcher(index, texts, lexical_weight=self._lexical_weight)

@@ -132,6 +132,24 @@ class Endpointer:
         return self._speech_start
 
     @property
+    def audio_start(self) -> int:
+        """First sample of the audio of the utterance in progress (or of the last one), pre-roll included."""
+        return self._audio_start
+
+    @property
+    def speech_end(self) -> int:
+        """End (sample) of the latest speech frame of the utterance in progress (or of the last one)."""
+        return self._speech_end
+
+    @property
+    def final_end(self) -> int:
+        """Where the audio of the utterance in progress would end (sample, exclusive) if silence ended it now:
+        ``min(position, speech_end + post_roll)``, the bound of an endpoint and of :meth:`flush`. Once
+        ``post_roll_ms`` of silence has passed it no longer moves until speech resumes, so the audio of the final
+        is already decided (what speculative finals rely on)."""
+        return min(self._position, self._speech_end + self._post_roll)
+
+    @property
     def keep_from(self) -> int:
         """Earliest sample a caller must still keep to cut future utterances (pre-roll included)."""
         if self._in_utterance:
@@ -186,7 +204,7 @@ class Endpointer:
         return [self._end(forced=False)]
 
     def _end(self, *, forced: bool) -> EndpointEvent:
-        audio_end = self._position if forced else min(self._position, self._speech_end + self._post_roll)
+        audio_end = self._position if forced else self.final_end
         event = self._event("end", audio_end=audio_end, forced=forced)
         self._in_utterance = False
         self._last_end = audio_end

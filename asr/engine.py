@@ -4,14 +4,17 @@
 
     intake thread    ── inbox → per stream: G.711 → PCM16, 8 → 16 kHz (Resampler), VAD + endpointing
                         → SpeechStarted at once; endpointed utterances queued as pending finals; partials marked due
-    inference threads ── each: a final of the stream whose oldest pending final waits longest, else one partial (the
-                        most lagging due stream) while partials stay within ``streaming.partial_budget`` of the
-                        recent recognition time; a stream is claimed by one thread at a time, so its events keep
-                        their order
+    inference threads ── each: a final of the stream whose oldest pending final waits longest, else a speculative
+                        final (the due stream silent longest), else one partial (the most lagging due stream) while
+                        partials stay within ``streaming.partial_budget`` of the recent recognition time; a stream
+                        is claimed by one thread at a time, so its events keep their order
 
 Splitting them keeps endpointing on time: an utterance's end is detected while the recogniser is busy with another
 stream, so a final waits only for the pass in progress, not for the audio backlog behind it. CTranslate2 and ONNX
-Runtime release the GIL while they compute, so the two threads overlap on two cores.
+Runtime release the GIL while they compute, so the two threads overlap on two cores. A speculative final
+(``streaming.early_final_ms`` of silence into an utterance, see :mod:`asr.streaming`) decodes the final's audio
+before the endpoint; the stream stays claimed meanwhile, so its real final, endpointed later, waits for the
+speculation and reuses it.
 
 Streams are keyed by (call_id, leg). The intake thread creates and ends them; an ended stream is forgotten as soon
 as no inference thread holds it and its finals are done (by whichever thread sees that first). ``_lock`` guards
@@ -28,7 +31,7 @@ from collections.abc import Callable
 
 from asr.base import Recognizer, VoiceActivityDetector
 from asr.media_stream import DecodeDefaults, MediaStream
-from asr.streaming import StreamingConfig
+from asr.streaming import StreamingConfig, StreamingTranscriber
 from asr.worker_stats import DutyCycle, SpeechWorkerStats, keep_timing
 from core.events import Event
 from core.logging import get_logger
@@ -233,8 +236,11 @@ class SpeechEngine:
     # --- inference threads ----------------------------------------------------------------------------------
 
     def _inference_main(self, partials: bool) -> None:
-        """One inference thread: finals first; partials too when ``partials`` (with several threads, the first one
-        keeps to finals, so that an utterance that ends never waits for a partial pass to finish)."""
+        """One inference thread: finals first, then speculative finals; partials too when ``partials`` (with
+        several threads, the first one keeps to finals, so that an utterance that ends never waits for a partial
+        pass to finish). The intake thread bumps ``_signal`` after every message, which wakes an idle thread when
+        a final, an early final or a partial may have become due; while one is due but not taken (its stream was
+        busy, or partials are over budget), the thread looks again after 50 ms."""
         seen = self._signal.generation
         while True:
             if self._run_one_final():
@@ -246,9 +252,12 @@ class SpeechEngine:
                     return
                 seen = self._signal.wait(seen, 0.05)
                 continue
+            if self._run_one_early_final():
+                continue
             if partials and self._run_one_partial():
                 continue
-            seen = self._signal.wait(seen, 0.05 if partials and self._partial_waiting() else 0.5)
+            soon = self._waiting(_early_final_ready) or (partials and self._waiting(_partial_ready))
+            seen = self._signal.wait(seen, 0.05 if soon else 0.5)
 
     def _oldest_stamp(self, key: StreamKey, stream: MediaStream) -> float:
         """Monotonic time at which the stream's oldest pending final was endpointed (caller holds the lock)."""
@@ -303,17 +312,55 @@ class SpeechEngine:
             started = time.monotonic()
             if queued_at is not None:
                 keep_timing(self.stats.final_wait_ms, 1000.0 * (started - queued_at))
+            before = _early_counts(transcriber)
             try:
                 final = transcriber.run_final()
             except Exception:  # task root: a failed final is logged, the stream goes on
                 self.stats.errors += 1
                 log.exception("final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
                 final = None
-            keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
+            if not self._add_early_counts(before, transcriber):  # a reused speculation decoded nothing
+                keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
             if final is not None:
                 self.stats.finals += 1
                 self._emit([final])
             self.processed[key] = transcriber.processed_ms
+        finally:
+            self._release(key)
+        return True
+
+    def _add_early_counts(self, before: tuple[int, int], transcriber: StreamingTranscriber) -> bool:
+        """Add the stream's speculation outcomes since ``before`` to the worker's; whether one was used."""
+        used, wasted = _early_counts(transcriber)
+        with self._lock:  # several inference threads count
+            self.stats.early_finals_used += used - before[0]
+            self.stats.early_finals_wasted += wasted - before[1]
+        return used > before[0]
+
+    def _run_one_early_final(self) -> bool:
+        """A speculative final for the due stream silent longest; whether one was tried."""
+        key = self._claim(_early_final_ready, lambda _, s: -float(s.transcriber.silence_ms) if s.transcriber else 0.0)
+        if key is None:
+            return False
+        try:
+            with self._lock:
+                stream = self._streams[key]
+            transcriber = stream.transcriber
+            assert transcriber is not None
+            transcriber.note_received(self._received.get(key, 0))
+            before = _early_counts(transcriber)
+            started = time.monotonic()
+            try:
+                ran = transcriber.run_early_final()
+            except Exception:  # task root: the final will be decoded as usual
+                self.stats.errors += 1
+                log.exception("early final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
+                ran = True
+            if ran:
+                with self._lock:
+                    self.stats.early_finals += 1
+                keep_timing(self.stats.early_final_decode_ms, 1000.0 * (time.monotonic() - started))
+            self._add_early_counts(before, transcriber)
         finally:
             self._release(key)
         return True
@@ -324,10 +371,11 @@ class SpeechEngine:
             share = self._partial_duty.share(time.monotonic())
         return share < self._streaming.partial_budget * max(1, self._inference_threads - 1)
 
-    def _partial_waiting(self) -> bool:
+    def _waiting(self, ready: Callable[[MediaStream], bool]) -> bool:
+        """Whether any stream is ``ready`` (a partial or an early final due), busy or not."""
         with self._lock:
             streams = tuple(self._streams.values())
-        return any(_partial_ready(s) for s in streams)
+        return any(ready(s) for s in streams)
 
     def _run_one_partial(self) -> bool:
         """One partial pass for the most lagging due stream, within the partial budget; whether one ran."""
@@ -368,6 +416,16 @@ class SpeechEngine:
 def _partial_ready(stream: MediaStream) -> bool:
     """Whether a live stream has a partial pass due."""
     return stream.transcriber is not None and not stream.ended and stream.transcriber.partial_due
+
+
+def _early_final_ready(stream: MediaStream) -> bool:
+    """Whether a live stream has a speculative final due."""
+    return stream.transcriber is not None and not stream.ended and stream.transcriber.early_final_due
+
+
+def _early_counts(transcriber: StreamingTranscriber) -> tuple[int, int]:
+    """A stream's speculative finals used and wasted so far (changed only by the thread holding the stream)."""
+    return transcriber.stats.early_finals_used, transcriber.stats.early_finals_wasted
 
 
 class _Signal:

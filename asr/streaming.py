@@ -10,6 +10,14 @@ threads (its intake thread and its inference thread; in tests, both on the test'
    pass each. Finals are never dropped; a partial is skipped (and counted) while the stream lags by more than
    ``max_partial_lag_ms``, and one whose text is a repetition loop (a Whisper hallucination) is not emitted.
 
+**Speculative ("early") finals.** Once ``early_final_ms`` of silence follows the last speech frame (at least the
+endpoint's ``post_roll_ms``), the audio of the utterance's final is decided — if it does end.
+:meth:`~StreamingTranscriber.run_early_final` decodes exactly that audio with exactly the final's options, before the
+endpoint (``endpoint_silence_ms``) is reached; when the final is then queued with the same bounds,
+:meth:`~StreamingTranscriber.run_final` returns the kept result instead of decoding again, so the final comes out a
+decode earlier and is the same. When speech resumes, the speculation is wasted (counted) and the final is decoded
+as usual.
+
 **Lag** (:attr:`StreamingTranscriber.lag_ms`) is audio time received upstream (:meth:`note_received`) but not yet
 processed: not yet through the VAD, or inside an utterance whose final has been endpointed and not yet recognised
 (counted from where the endpoint was detected). Times in events are ms from the call's start: ``offset_ms`` is the
@@ -28,11 +36,10 @@ import numpy.typing as npt
 
 from asr.base import SAMPLE_RATE_HZ, DecodeOptions, Recognizer, VoiceActivityDetector
 from asr.endpointer import EndpointConfig, Endpointer
+from asr.stream_buffer import EMPTY_PCM, AudioBuffer, FinalSpeculation, PendingFinal
 from core.errors import AudioFormatError, InvalidInputError
 from core.events import Event, FinalTranscript, Leg, PartialTranscript, SpeechStarted
 from core.ids import CallId
-
-_EMPTY = np.zeros(0, dtype=np.int16)
 
 
 @dataclass(frozen=True)
@@ -55,21 +62,22 @@ class StreamingConfig:
     partial_budget: float = 0.5
     """Largest share (0-1) of a speech worker's recent time that partial passes may take; beyond it partials wait,
     so that with many streams finals do not queue behind partials (used by :class:`asr.engine.SpeechEngine`)."""
+    early_final_ms: int | None = 300
+    """Silence (ms) after the last speech frame from which the final is decoded speculatively, before the endpoint
+    (``endpoint.endpoint_silence_ms``) decides it; ``None`` or 0 turns speculation off. It must be at least
+    ``endpoint.post_roll_ms`` (before that, the final's audio is not decided yet); at or above
+    ``endpoint_silence_ms`` it never fires. A speculation costs one final pass, wasted when speech resumes."""
 
     def __post_init__(self) -> None:
         if self.partial_interval_ms < 0 or self.max_partial_lag_ms < 0:
             raise InvalidInputError("partial_interval_ms and max_partial_lag_ms must not be negative")
+        early, post_roll = self.early_final_ms, self.endpoint.post_roll_ms
+        if early is not None and early != 0 and early < post_roll:
+            raise InvalidInputError(
+                "early_final_ms must be 0/None or at least endpoint.post_roll_ms", early_final_ms=early
+            )
         if not 0.0 <= self.partial_budget <= 1.0:
             raise InvalidInputError("partial_budget must be within [0, 1]", partial_budget=self.partial_budget)
-
-
-@dataclass(frozen=True)
-class _PendingFinal:
-    audio: npt.NDArray[np.int16]
-    start_ms: int
-    end_ms: int
-    detected_ms: int
-    """Call time at which the endpoint was decided (for the lag)."""
 
 
 @dataclass
@@ -83,40 +91,13 @@ class StreamStats:
     partial_passes: int = 0
     """Partial recognition passes run (with or without text)."""
     partials_skipped: int = 0
-
-
-class _AudioBuffer:
-    """Samples of one stream from index :attr:`start` on, appended in chunks and joined lazily."""
-
-    def __init__(self) -> None:
-        self.start = 0
-        self._chunks: list[npt.NDArray[np.int16]] = []
-        self.end = 0
-
-    def append(self, pcm: npt.NDArray[np.int16]) -> None:
-        if len(pcm):
-            self._chunks.append(pcm)
-            self.end += len(pcm)
-
-    def _joined(self) -> npt.NDArray[np.int16]:
-        if len(self._chunks) != 1:
-            self._chunks = [np.concatenate(self._chunks) if self._chunks else _EMPTY]
-        return self._chunks[0]
-
-    def cut(self, begin: int, end: int) -> npt.NDArray[np.int16]:
-        """A copy of samples ``[begin, end)`` (clipped to what is held)."""
-        data = self._joined()
-        lo, hi = max(begin, self.start) - self.start, min(end, self.end) - self.start
-        return data[lo:hi].copy() if hi > lo else _EMPTY
-
-    def trim(self, keep_from: int) -> None:
-        """Forget samples before ``keep_from``."""
-        if keep_from <= self.start:
-            return
-        data = self._joined()
-        drop = min(keep_from, self.end) - self.start
-        self._chunks = [data[drop:]]
-        self.start += drop
+    early_finals: int = 0
+    """Speculative final passes run (:meth:`StreamingTranscriber.run_early_final`)."""
+    early_finals_used: int = 0
+    """Finals that took a speculative result instead of decoding."""
+    early_finals_wasted: int = 0
+    """Speculative passes not used (speech resumed, a forced end, a failed pass); counted when found unusable: at
+    the utterance's final or at the next speculation."""
 
 
 def _looks_like_loop(text: str) -> bool:
@@ -130,9 +111,9 @@ class StreamingTranscriber:
 
     ``vad`` belongs to this stream (it carries state). ``options`` are used for every pass (beam 1 for live).
     Threads: one thread may :meth:`accept`/:meth:`flush` (phase 1) while another runs :meth:`run_final` and
-    :meth:`run_partial` (phase 2); a lock guards the state, and no lock is held while recognising. Recogniser
-    errors propagate from ``run_*`` (the pending item is consumed all the same, so a failing utterance is not
-    retried forever).
+    :meth:`run_partial` and :meth:`run_early_final` (phase 2, one at a time); a lock guards the state, and no lock is
+    held while recognising. Recogniser errors propagate from ``run_*`` (the pending item is consumed all the same,
+    so a failing utterance is not retried forever).
     """
 
     def __init__(
@@ -158,13 +139,15 @@ class StreamingTranscriber:
         if self._frame <= 0:
             raise InvalidInputError("VAD frame length must be positive", frame_ms=vad.frame_ms)
         self._endpointer = Endpointer(self.config.endpoint, SAMPLE_RATE_HZ)
-        self._buffer = _AudioBuffer()
-        self._vad_rest = _EMPTY
-        self._finals: deque[_PendingFinal] = deque()
+        self._buffer = AudioBuffer()
+        self._vad_rest = EMPTY_PCM
+        self._finals: deque[PendingFinal] = deque()
         self._last_partial = 0  # sample position of the last partial decision
         self._partial_cost_samples = 0
         self._received_ms = offset_ms
         self._finals_queued = 0  # utterances endpointed so far (a partial decoded across an endpoint is stale)
+        self._early_delay = (self.config.early_final_ms or 0) * SAMPLE_RATE_HZ // 1000  # samples; 0: off
+        self._spec = FinalSpeculation()
         self._lock = threading.RLock()
 
     # --- time -----------------------------------------------------------------------------------------------
@@ -225,7 +208,9 @@ class StreamingTranscriber:
 
     def _queue_final(self, audio_start: int, audio_end: int, speech_start: int, speech_end: int) -> None:
         audio = self._buffer.cut(audio_start, audio_end)
-        final = _PendingFinal(audio, self._ms(speech_start), self._ms(speech_end), self._ms(self._endpointer.position))
+        detected_ms = self._ms(self._endpointer.position)
+        bounds = (audio_start, audio_end, len(audio))
+        final = PendingFinal(audio, self._ms(speech_start), self._ms(speech_end), detected_ms, bounds)
         self._finals.append(final)
         self._finals_queued += 1
 
@@ -235,7 +220,7 @@ class StreamingTranscriber:
             for ev in self._endpointer.flush():
                 self._count_missed_partials(ev.audio_end)
                 self._queue_final(ev.audio_start, ev.audio_end, ev.speech_start, ev.speech_end)
-            self._vad_rest = _EMPTY
+            self._vad_rest = EMPTY_PCM
 
     # --- phase 2: expensive ---------------------------------------------------------------------------------
 
@@ -254,16 +239,23 @@ class StreamingTranscriber:
         """Call time (ms) at which the oldest pending final was endpointed, if any (for scheduling)."""
         return self._finals[0].detected_ms if self._finals else None
 
+    def _final_options(self) -> DecodeOptions:
+        """The options of every final pass, speculative or not (the stream's own, on the final window)."""
+        return replace(self.options, window_s=self.config.final_window_s)
+
     def run_final(self) -> FinalTranscript | None:
-        """Recognise the oldest pending utterance; ``None`` when none is pending. Text may be empty (noise)."""
+        """Recognise the oldest pending utterance; ``None`` when none is pending. Text may be empty (noise). When a
+        speculative final (:meth:`run_early_final`) decoded the same audio, its result is used instead."""
         with self._lock:
             if not self._finals:
                 return None
             final = self._finals[0]
+            result, wasted = self._spec.take(final.bounds)
+            self.stats.early_finals_used += result is not None
+            self.stats.early_finals_wasted += wasted
         try:
-            result = self._recognizer.transcribe(
-                final.audio, replace(self.options, window_s=self.config.final_window_s)
-            )
+            if result is None:
+                result = self._recognizer.transcribe(final.audio, self._final_options())
         finally:
             with self._lock:  # consumed even when recognition fails, so a bad utterance is not retried forever
                 self._finals.popleft()
@@ -278,12 +270,57 @@ class StreamingTranscriber:
             confidence=result.confidence,
         )
 
+    def _speculated(self) -> bool:
+        """Whether the utterance in progress, as it stands, has been speculated on (caller holds the lock)."""
+        return self._spec.covers(self._endpointer.audio_start, self._endpointer.final_end)
+
+    @property
+    def silence_ms(self) -> int:
+        """Audio time (ms) since the last speech frame of the utterance in progress; 0 outside an utterance."""
+        with self._lock:
+            ep = self._endpointer
+            return (ep.position - ep.speech_end) * 1000 // SAMPLE_RATE_HZ if ep.in_utterance else 0
+
+    @property
+    def early_final_due(self) -> bool:
+        """Whether a speculative final is due: an utterance is in progress with no final pending, ``early_final_ms``
+        of silence has followed its last speech frame, its audio as it stands has not been speculated on yet, and
+        the stream lags by no more than ``max_partial_lag_ms`` (beyond that, its endpoint is probably already
+        waiting upstream, and a worker that falls behind should not spend passes that may be wasted)."""
+        with self._lock:
+            ep = self._endpointer
+            if not self._early_delay or not ep.in_utterance or self._finals or self._speculated():
+                return False
+            if ep.position - ep.speech_end < self._early_delay:
+                return False
+            return self.lag_ms <= self.config.max_partial_lag_ms
+
+    def run_early_final(self) -> bool:
+        """Speculatively recognise the utterance in progress, when :attr:`early_final_due`: exactly the audio and
+        the options its final would get if silence ended it now. Emits nothing; :meth:`run_final` uses the result
+        when the final's bounds match. Returns whether a pass ran. Phase 2 (never at the same time as
+        :meth:`run_final`: a speech worker holds the stream while speculating)."""
+        with self._lock:
+            if not self.early_final_due:
+                return False
+            ep = self._endpointer
+            audio = self._buffer.cut(ep.audio_start, ep.final_end)
+            bounds = (ep.audio_start, ep.final_end, len(audio))
+            self.stats.early_finals_wasted += self._spec.begin(bounds)  # superseded: speech resumed since
+            self._last_partial = max(self._last_partial, ep.position)  # a partial slot taken by a final-quality pass
+            self.stats.early_finals += 1
+        result = self._recognizer.transcribe(audio, self._final_options())  # no lock held: audio may keep arriving
+        with self._lock:
+            self._spec.finish(bounds, result)
+        return True
+
     @property
     def partial_due(self) -> bool:
-        """Whether an utterance is in progress and a partial is due (by audio time since the last one)."""
+        """Whether an utterance is in progress and a partial is due (by audio time since the last one). Not while a
+        speculative final covers the utterance as it stands: its audio is decided and the final follows."""
         with self._lock:
             interval = self._partial_interval()
-            if not interval or not self._endpointer.in_utterance:
+            if not interval or not self._endpointer.in_utterance or self._speculated():
                 return False
             return self._endpointer.position - self._last_partial >= interval
 
@@ -341,12 +378,14 @@ class StreamingTranscriber:
     # --- both phases ----------------------------------------------------------------------------------------
 
     def feed(self, pcm16k: npt.NDArray[np.int16]) -> list[Event]:
-        """:meth:`accept`, then every pending final, then a partial if due: the events in order (single-thread use)."""
+        """:meth:`accept`, then every pending final, a speculative final if due, then a partial if due: the events
+        in order (single-thread use, the order of a speech worker)."""
         events = self.accept(pcm16k)
         while self._finals:
             final = self.run_final()
             if final is not None:
                 events.append(final)
+        self.run_early_final()
         partial = self.run_partial()
         if partial is not None:
             events.append(partial)

@@ -30,6 +30,12 @@ class SpeechWorkerStats:
     finals: int = 0
     partials: int = 0
     partials_skipped: int = 0
+    early_finals: int = 0
+    """Speculative final passes run (``streaming.early_final_ms`` of silence into an utterance)."""
+    early_finals_used: int = 0
+    """Finals that reused a speculative pass instead of decoding (they came out one decode earlier)."""
+    early_finals_wasted: int = 0
+    """Speculative passes not used (speech resumed): the extra recognition time speculation cost."""
     errors: int = 0
     """Failures inside the inference thread (recognition, bad audio), logged and survived."""
     publish_errors: int = 0
@@ -38,7 +44,9 @@ class SpeechWorkerStats:
     final_wait_ms: list[float] = field(default_factory=list)
     """Per final (the latest ``_TIMINGS_KEPT``): wall time from its endpoint being detected to its decode starting."""
     final_decode_ms: list[float] = field(default_factory=list)
-    """Per final: wall time of its recognition pass."""
+    """Per final decoded (not those that reused a speculative pass): wall time of its recognition pass."""
+    early_final_decode_ms: list[float] = field(default_factory=list)
+    """Per speculative final pass: wall time of the recognition pass."""
     partial_decode_ms: list[float] = field(default_factory=list)
     """Per partial pass run: wall time of the recognition pass."""
 

@@ -99,6 +99,7 @@ def streaming_config(asr: AsrSettings) -> StreamingConfig:
         partial_budget=asr.partial_budget,
         partial_window_s=asr.live_partial_window_s,
         final_window_s=asr.live_final_window_s,
+        early_final_ms=asr.early_final_ms,
     )
 
 
@@ -119,7 +120,8 @@ def _register_metrics(worker: SpeechWorker, port: int) -> None:
     def reader(name: str) -> Callable[[], float]:
         return lambda: float(getattr(worker.stats, name))
 
-    for name in ("messages", "malformed", "finals", "partials", "partials_skipped", "errors", "publish_errors"):
+    names = ("messages", "malformed", "finals", "partials", "partials_skipped", "errors", "publish_errors")
+    for name in (*names, "early_finals", "early_finals_used", "early_finals_wasted"):
         counters.labels(worker=labels["worker"], counter=name).set_function(reader(name))
     start_http_server(port, addr="127.0.0.1")
 

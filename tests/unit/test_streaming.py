@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import zmq
 import zmq.asyncio
 
-from asr.base import DecodeOptions
+from asr.base import DecodeOptions, Transcription
 from asr.endpointer import EndpointConfig
 from asr.media_stream import MediaStream, decode_options
 from asr.streaming import StreamingConfig, StreamingTranscriber
 from asr.testing import RecognizerCall, ScriptedRecognizer, ScriptedVad
 from asr.worker import DecodeDefaults, SpeechWorker, run_speech_worker
 from core.audio import alaw_encode, ulaw_encode
-from core.errors import AudioFormatError
+from core.errors import AudioFormatError, InvalidInputError
 from core.events import Event, FinalTranscript, PartialTranscript, SpeechStarted
 from core.ids import CallId
 from core.media import AudioChunk, Encoding, StreamEnd, StreamStart, encode_media
@@ -184,6 +187,172 @@ def test_empty_text_final_is_still_emitted_and_empty_partials_are_not() -> None:
     events = feed_ms(tr, 3_000)
     assert [type(e) for e in events] == [SpeechStarted, FinalTranscript]
     assert isinstance(events[1], FinalTranscript) and events[1].text == ""
+
+
+# --- speculative ("early") finals --------------------------------------------------------------------------------
+
+
+class AudioKeepingRecognizer(ScriptedRecognizer):
+    """A :class:`ScriptedRecognizer` (``by_length``) that also keeps a copy of the audio of every call."""
+
+    def __init__(self) -> None:
+        super().__init__(by_length)
+        self.audio: list[npt.NDArray[np.int16]] = []
+
+    def transcribe(self, pcm16k: npt.NDArray[np.int16], options: DecodeOptions) -> Transcription:
+        self.audio.append(pcm16k.copy())
+        return super().transcribe(pcm16k, options)
+
+
+def feed_ramp(tr: StreamingTranscriber, total_ms: int, chunk_ms: int = 20) -> list[Event]:
+    """:func:`feed_ms` with distinct samples (a ramp), so that audio cut at other bounds would differ."""
+    events: list[Event] = []
+    for i in range(total_ms // chunk_ms):
+        start = i * 16 * chunk_ms
+        events += tr.feed((np.arange(start, start + 16 * chunk_ms) % 20_000).astype(np.int16))
+    return events
+
+
+FINAL_OPTIONS = DecodeOptions(beam_size=1, window_s=None)
+
+
+def without_time(events: list[Event]) -> list[dict[str, object]]:
+    """The events as data, without their wall-clock ``at`` stamp."""
+    return [e.model_dump(exclude={"at"}) for e in events]
+
+
+@pytest.mark.parametrize("partial_interval_ms", [0, 500])
+def test_early_final_gives_the_same_final_from_one_decode(partial_interval_ms: int) -> None:
+    def run(early_final_ms: int | None) -> tuple[StreamingTranscriber, AudioKeepingRecognizer, list[Event]]:
+        rec = AudioKeepingRecognizer()
+        config = StreamingConfig(
+            endpoint=ENDPOINT, partial_interval_ms=partial_interval_ms, early_final_ms=early_final_ms
+        )
+        tr = transcriber([(1_000, 2_500), (4_000, 5_000)], rec, config=config)
+        return tr, rec, feed_ramp(tr, 6_000)
+
+    plain_tr, plain_rec, plain = run(None)
+    tr, rec, events = run(300)
+    assert without_time(events) == without_time(plain)  # the same events (finals and partials), text and times
+    finals = [e for e in events if isinstance(e, FinalTranscript)]
+    assert [(f.text, f.start_ms, f.end_ms) for f in finals] == [
+        ("heard 2100 ms", 1_000, 2_500),
+        ("heard 1600 ms", 4_000, 5_000),
+    ]
+    final_calls = [i for i, c in enumerate(rec.calls) if c.options == FINAL_OPTIONS]
+    plain_calls = [i for i, c in enumerate(plain_rec.calls) if c.options == FINAL_OPTIONS]
+    assert len(final_calls) == len(plain_calls) == 2  # one decode per final: the speculation was used, not redone
+    for mine, theirs in zip(final_calls, plain_calls, strict=True):
+        assert np.array_equal(rec.audio[mine], plain_rec.audio[theirs])  # exactly the final's audio
+    assert (tr.stats.early_finals, tr.stats.early_finals_used, tr.stats.early_finals_wasted) == (2, 2, 0)
+    assert plain_tr.stats.early_finals == 0 and tr.stats.finals == plain_tr.stats.finals == 2
+
+
+def test_early_final_runs_before_the_endpoint_and_the_final_reuses_it() -> None:
+    rec = ScriptedRecognizer(by_length)
+    tr = transcriber([(1_000, 2_500)], rec, config=StreamingConfig(endpoint=ENDPOINT, partial_interval_ms=0))
+    chunk = np.zeros(320, dtype=np.int16)
+    for _ in range(139):  # 2780 ms: 280 ms of silence after the last speech frame
+        tr.accept(chunk)
+    assert tr.silence_ms == 280 and not tr.early_final_due and not tr.run_early_final()
+    tr.accept(chunk)  # 300 ms: the final's audio is decided
+    assert tr.early_final_due and tr.finals_pending == 0
+    assert tr.run_early_final() and len(rec.calls) == 1
+    assert rec.calls[0].options == FINAL_OPTIONS and rec.calls[0].audio_ms == 2_100
+    assert not tr.early_final_due and not tr.run_early_final()  # once per utterance as it stands
+    for _ in range(5):  # 2900 ms: 400 ms of silence, the endpoint
+        tr.accept(chunk)
+    assert tr.finals_pending == 1
+    final = tr.run_final()
+    assert final is not None and final.text == "heard 2100 ms" and (final.start_ms, final.end_ms) == (1_000, 2_500)
+    assert len(rec.calls) == 1 and tr.stats.early_finals_used == 1
+
+
+def test_speech_resuming_wastes_the_speculation_and_the_final_covers_it_all() -> None:
+    speech = [(1_000, 2_000), (2_360, 3_000)]  # a 360 ms pause: past the 300 ms speculation, short of the endpoint
+    config = StreamingConfig(endpoint=ENDPOINT, partial_interval_ms=0)
+    rec = ScriptedRecognizer(by_length)
+    tr = transcriber(speech, rec, config=config)
+    events = feed_ms(tr, 4_000)
+    plain = feed_ms(transcriber(speech, ScriptedRecognizer(by_length), config=replace(config, early_final_ms=0)), 4_000)
+    assert without_time(events) == without_time(plain)
+    (final,) = [e for e in events if isinstance(e, FinalTranscript)]
+    assert (final.start_ms, final.end_ms) == (1_000, 3_000) and final.text == "heard 2600 ms"
+    # the speculation at 2300 ms (1600 ms of audio) was wasted; the one at 3300 ms became the final
+    assert [c.audio_ms for c in rec.calls] == [1_600, 2_600]
+    assert (tr.stats.early_finals, tr.stats.early_finals_used, tr.stats.early_finals_wasted) == (2, 1, 1)
+
+
+def test_stream_end_after_the_speculation_reuses_it_and_forced_ends_do_not() -> None:
+    rec = ScriptedRecognizer(by_length)
+    tr = transcriber([(500, 1_500)], rec, config=StreamingConfig(endpoint=ENDPOINT, partial_interval_ms=0))
+    feed_ms(tr, 1_860)  # 360 ms of silence: speculated, not endpointed
+    (final,) = tr.finish()
+    assert isinstance(final, FinalTranscript) and final.text == "heard 1600 ms" and len(rec.calls) == 1
+    assert tr.stats.early_finals_used == 1
+
+    # a pause of 320 ms, then speech on until max_utterance_ms (3000 ms) force-ends the utterance
+    endpoint = replace(ENDPOINT, max_utterance_ms=3_000)
+    rec = ScriptedRecognizer(by_length)
+    tr = transcriber(
+        [(500, 1_500), (1_820, 5_000)], rec, config=StreamingConfig(endpoint=endpoint, partial_interval_ms=0)
+    )
+    events = feed_ms(tr, 3_500)
+    (final,) = [e for e in events if isinstance(e, FinalTranscript)]
+    assert (final.start_ms, final.end_ms) == (500, 3_200)  # forced at 3000 ms of audio (from 200 ms)
+    assert [c.audio_ms for c in rec.calls] == [1_600, 3_000]  # the forced final was decoded, not the speculation
+    assert (tr.stats.early_finals_used, tr.stats.early_finals_wasted) == (0, 1)
+
+
+def test_early_final_ms_must_cover_the_post_roll() -> None:
+    with pytest.raises(InvalidInputError):
+        StreamingConfig(endpoint=ENDPOINT, early_final_ms=200)  # the post-roll (300 ms) is not decided yet
+    assert StreamingConfig(endpoint=replace(ENDPOINT, post_roll_ms=200), early_final_ms=200).early_final_ms == 200
+    for off in (None, 0):
+        tr = transcriber([(500, 1_500)], ScriptedRecognizer(by_length), config=StreamingConfig(early_final_ms=off))
+        feed_ms(tr, 3_000)
+        assert tr.stats.early_finals == 0 and tr.stats.finals == 1
+
+
+def test_engine_final_waits_for_the_speculation_and_reuses_it() -> None:
+    from asr.engine import SpeechEngine
+    from asr.worker_stats import SpeechWorkerStats
+
+    rec = ScriptedRecognizer(by_length, delay_s=0.2)  # a slow pass: the endpoint arrives while it runs
+    emitted: list[Event] = []
+    stats = SpeechWorkerStats()
+    engine = SpeechEngine(
+        recognizer=rec,
+        vad_factory=lambda: ScriptedVad([(1_000, 2_000)], frame_ms=20),
+        streaming=StreamingConfig(endpoint=ENDPOINT, partial_interval_ms=0),
+        decode=DecodeDefaults(),
+        stats=stats,
+        emit=emitted.extend,
+        received={},
+        inference_threads=2,
+    )
+    silence = ulaw_encode(np.zeros(160, dtype=np.int16))
+    audio = [AudioChunk("call-e", "customer", i, 20 * i, silence) for i in range(150)]
+    engine.start()
+    try:
+        engine.put(StreamStart("call-e", "customer", "pcmu", 8_000))
+        for chunk in audio[:117]:  # 2340 ms: 340 ms of silence, an early final is due
+            engine.put(chunk)
+        deadline = time.monotonic() + 10.0
+        while not rec.calls and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert rec.calls, "no speculative final started"
+        for chunk in audio[117:]:
+            engine.put(chunk)
+        engine.put(StreamEnd("call-e", "customer"))
+    finally:
+        engine.stop()
+    assert [type(e) for e in emitted] == [SpeechStarted, FinalTranscript]
+    final = emitted[1]
+    assert isinstance(final, FinalTranscript) and (final.start_ms, final.end_ms) == (1_000, 2_000)
+    assert final.text == "heard 1600 ms" and len(rec.calls) == 1
+    assert (stats.early_finals, stats.early_finals_used, stats.early_finals_wasted, stats.finals) == (1, 1, 0, 1)
+    assert len(stats.early_final_decode_ms) == 1 and not stats.final_decode_ms and stats.errors == 0
 
 
 def test_scripted_vad_probabilities() -> None:
@@ -439,6 +608,8 @@ def test_speech_main_settings_mapping_and_language_routing() -> None:
     )
     assert config.partial_interval_ms == 0 and config.endpoint.max_utterance_ms == asr.max_utterance_ms
     assert (config.partial_budget, config.partial_window_s, config.final_window_s) == (0.5, 5.0, 10.0)
+    assert config.early_final_ms == asr.early_final_ms == 300
+    assert streaming_config(AsrSettings(early_final_ms=None)).early_final_ms is None
     defaults = decode_defaults(asr)
     assert (
         defaults.beam_size == asr.live_beam_size == 3

@@ -163,20 +163,67 @@ class IntentDetected(Event):
     text: str
 
 
+class SuggestedProduct(BaseModel):
+    """A product on a suggestion card: already filtered for this customer's suitability, eligibility and consent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: ProductId
+    name_zh: str
+    name_en: str
+    category: str
+    risk_grade: str | None = None
+    """R1–R5, ``None`` for ungraded products (cards, loans, protection insurance)."""
+    reason_zh: str = ""
+    reason_en: str = ""
+
+
 class Suggestion(Event):
-    """Something the assist panel shows the agent: an approved script and suitable products."""
+    """Something the assist panel shows the agent: an approved script and suitable products.
+
+    ``script_id``/``script_version`` name the approved script version the text comes from; ``reason`` says why
+    ("asked about X; holds Y; risk C3"). ``start_ms``/``end_ms`` are the customer utterance that triggered it.
+    """
 
     kind: Literal["assist.suggestion"] = "assist.suggestion"
     call_id: CallId
+    suggestion_id: str = ""
+    """Unique id (hex); feedback (*used* / *dismiss*) refers to it."""
     question_id: QuestionId | None = None
+    question_title: str = ""
     script_id: ScriptId | None = None
+    script_version: int | None = None
+    script_title: str = ""
     script_text: str = ""
     product_ids: tuple[ProductId, ...] = ()
+    products: tuple[SuggestedProduct, ...] = ()
     reason: str = ""
+    score: float = 0.0
+    """Ranking score in [0, 1] (the intent's calibrated confidence, adjusted by the ranking rules)."""
+    lang: Lang = "zh"
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+
+class SuggestionFeedback(Event):
+    """The agent marked a suggestion *used* or *dismissed* on the panel (feeds the marketing models)."""
+
+    kind: Literal["assist.feedback"] = "assist.feedback"
+    call_id: CallId
+    suggestion_id: str
+    action: Literal["used", "dismissed"]
+    user_id: UserId
+    question_id: QuestionId | None = None
+    script_id: ScriptId | None = None
+    product_ids: tuple[ProductId, ...] = ()
 
 
 class ComplianceAlert(Event):
-    """The agent said something non-compliant (or missed a required phrase)."""
+    """The agent said something non-compliant (or missed a required phrase), or the customer is dissatisfied.
+
+    ``audience`` is who sees it live: ``agent`` alerts go to the agent's panel and to supervisors, ``supervisor``
+    alerts (customer dissatisfaction) only to supervisors. ``quote`` is what was said (as transcribed).
+    """
 
     kind: Literal["assist.alert"] = "assist.alert"
     call_id: CallId
@@ -185,6 +232,38 @@ class ComplianceAlert(Event):
     message: str
     leg: Leg = "agent"
     start_ms: int | None = None
+    end_ms: int | None = None
+    alert_id: str = ""
+    quote: str = ""
+    audience: Literal["agent", "supervisor"] = "agent"
+
+
+class SentimentMeasured(Event):
+    """Sentiment of one utterance and the call's running trend for that leg (both in [-1, 1])."""
+
+    kind: Literal["nlu.sentiment"] = "nlu.sentiment"
+    call_id: CallId
+    leg: Leg
+    score: float
+    trend: float
+    """Exponentially weighted mean of the leg's utterance scores so far."""
+    label: Literal["negative", "neutral", "positive"]
+    dissatisfied: bool = False
+    start_ms: int | None = None
+
+
+class CallSummarized(Event):
+    """The post-call summary of an assisted call (also written to the customer's timeline)."""
+
+    kind: Literal["assist.summary"] = "assist.summary"
+    call_id: CallId
+    customer_id: CustomerId | None = None
+    reason: str = ""
+    resolution: str = ""
+    products: tuple[ProductId, ...] = ()
+    follow_ups: tuple[str, ...] = ()
+    text: str = ""
+    source: Literal["extractive", "llm"] = "extractive"
 
 
 # --- profiles ------------------------------------------------------------------------------------------------
@@ -236,7 +315,10 @@ AnyEvent = Annotated[
     | FinalTranscript
     | IntentDetected
     | Suggestion
+    | SuggestionFeedback
     | ComplianceAlert
+    | SentimentMeasured
+    | CallSummarized
     | ProfileChanged
     | CustomersImported
     | VisitDetected,
@@ -258,7 +340,10 @@ EVENT_KINDS: tuple[str, ...] = (
     "speech.final",
     "nlu.intent",
     "assist.suggestion",
+    "assist.feedback",
     "assist.alert",
+    "nlu.sentiment",
+    "assist.summary",
     "profile.changed",
     "profile.imported",
     "vision.visit",

@@ -20,7 +20,13 @@ from voxdesk.settings import DatabaseSettings
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # Every module that declares tables on core.db.Base; imported so Alembic and create_all see them all.
-TABLE_MODULES: tuple[str, ...] = ("profiles.tables", "knowledge.tables", "voxdesk.auth.tables", "telephony.tables")
+TABLE_MODULES: tuple[str, ...] = (
+    "profiles.tables",
+    "knowledge.tables",
+    "voxdesk.auth.tables",
+    "telephony.tables",
+    "agent.assist.tables",
+)
 
 
 def load_table_modules() -> type[Base]:

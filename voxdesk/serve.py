@@ -45,8 +45,9 @@ def server_child(config_file: Path | None) -> ChildSpec:
 
 
 def worker_children(settings: Settings, config_file: Path | None) -> list[ChildSpec]:
-    """One speech worker per ``asr.speech_workers`` (each binds its own audio endpoint) and one SIP media worker
-    per ``telephony.media_workers`` (worker ``i`` on ``telephony.sip_port + i``)."""
+    """One speech worker per ``asr.speech_workers`` (each binds its own audio endpoint), one SIP media worker
+    per ``telephony.media_workers`` (worker ``i`` on ``telephony.sip_port + i``) and ``assist.agent_workers``
+    agent processes (live assist)."""
     env = {"VOXDESK_CONFIG": str(config_file.resolve())} if config_file else {}
     speech = [
         ChildSpec(f"speech-{i}", [sys.executable, "-m", "voxdesk.speech_main", "--index", str(i)], env=env)
@@ -56,7 +57,11 @@ def worker_children(settings: Settings, config_file: Path | None) -> list[ChildS
         ChildSpec(f"media-{i}", [sys.executable, "-m", "voxdesk.media_main", "--index", str(i)], env=env)
         for i in range(settings.telephony.media_workers)
     ]
-    return speech + media
+    agents = [
+        ChildSpec(f"agent-{i}", [sys.executable, "-m", "voxdesk.agent_main", "--index", str(i)], env=env)
+        for i in range(settings.assist.agent_workers)
+    ]
+    return speech + media + agents
 
 
 def run_serve(settings: Settings, *, config_file: Path | None, console: Console) -> None:

@@ -118,6 +118,12 @@ class AsrSettings(BaseModel):
     partial_budget: float = 0.5
     """Largest share (0-1) of a speech worker's time that partials may take; beyond it they are skipped first, so
     finals never queue behind them when many calls speak at once."""
+    early_final_ms: int | None = Field(default=300, ge=0)
+    """Silence after speech (ms) from which a live final is decoded speculatively, before ``endpoint_silence_ms``
+    ends the utterance: from 300 ms on (the post-roll kept after speech) the final's audio is decided, so decoding
+    it then takes the decode time (~200-300 ms) out of the end-of-speech → final latency. When speech resumes the
+    pass is wasted (counted as ``early_finals_wasted``). Unset or 0 turns it off; a speech worker refuses to start
+    with a value below the 300 ms post-roll (the audio would not be decided yet)."""
     live_beam_size: int = 3
     """Beam of live finals (partials are always greedy): 3 is a little more accurate than greedy on telephone
     Mandarin and still fits the final-latency budget."""
@@ -207,6 +213,39 @@ class KnowledgeSettings(BaseModel):
     """Names by which outbound scripts must identify the bank (any one of them)."""
 
 
+class AssistLlmSettings(BaseModel):
+    """An OpenAI-compatible chat endpoint the bank runs itself, used only to draft post-call summaries."""
+
+    base_url: str
+    """e.g. ``http://10.0.0.20:8000/v1`` (a self-hosted server; nothing leaves the bank)."""
+    model: str
+    api_key: SecretStr = SecretStr("none")
+    timeout_s: float = 20.0
+
+
+class AssistSettings(BaseModel):
+    """The live assist panel (``agent/assist/``): suggestions, compliance alerts, summaries."""
+
+    lines: list[str] | None = None
+    """Line names whose calls are assisted; unset = every ``assisted`` line."""
+    agent_workers: int = Field(default=1, ge=0, le=8)
+    """Agent processes started by ``voxdesk serve``; calls are shared out among them by call id."""
+    min_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
+    """Intent confidence below which no suggestion is shown."""
+    max_visible: int = Field(default=3, ge=1, le=10)
+    """Suggestion cards kept on the panel."""
+    repeat_after_ms: int = Field(default=120_000, ge=0)
+    """The same question is suggested again only after this much call time (ms)."""
+    max_per_minute: int = Field(default=6, ge=1)
+    """New cards per minute of call time before only better-ranked ones get through."""
+    prefetch: bool = True
+    """Classify customer partials ahead of the final (lower suggestion latency, more CPU)."""
+    rules_file: Path | None = None
+    """The bank's compliance phrase rules (YAML) merged over the shipped ones (docs/assist.md)."""
+    summary_llm: AssistLlmSettings | None = None
+    """Optional: draft post-call summaries with this chat model; the extractive summary is the fallback."""
+
+
 class DemoSettings(BaseModel):
     """The fictional demo bank loaded on first run."""
 
@@ -241,6 +280,7 @@ class Settings(BaseSettings):
     recording: RecordingSettings = RecordingSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    assist: AssistSettings = AssistSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

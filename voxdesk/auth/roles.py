@@ -28,6 +28,12 @@ TRANSCRIPT_PII_READERS: tuple[Role, ...] = ("compliance", "admin")
 # Who may watch a call's live events (transcript, suggestions, alerts) over its websocket: the agent on the call
 # (assist panel) and supervisors monitoring it.
 LIVE_CALL_WATCHERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
+# Who may open the live assist panel and mark suggestions used / dismissed; who supervises every live call (and
+# sees the customer-dissatisfaction alerts meant for supervisors only); who sees customers' names in clear on the
+# panel (agents see them masked: 王*, enough to address the customer).
+ASSIST_USERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
+SUPERVISORS: tuple[Role, ...] = ("supervisor", "admin")
+CUSTOMER_NAME_READERS: tuple[Role, ...] = ("supervisor", "compliance", "admin")
 # Who may read the question library and approved scripts, and search them (everyone who talks to customers or
 # reviews what was said); who may edit questions and write script drafts; who may approve a script version.
 KNOWLEDGE_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "marketing", "compliance", "admin")
@@ -51,7 +57,8 @@ class Area:
 
 AREAS: tuple[Area, ...] = (
     Area("customers", "Customer profiles", "客户画像", "/customers", PROFILE_READERS, True),
-    Area("assist", "Live assist panel", "坐席辅助", "/assist", ("agent", "supervisor", "admin"), False),
+    Area("assist", "Live assist panel", "坐席辅助", "/assist", ASSIST_USERS, True),
+    Area("supervisor", "Live calls", "实时监控", "/supervisor", SUPERVISORS, True),
     Area("navigator", "Voice navigator", "智能语音导航", "/navigator", ("supervisor", "admin"), False),
     Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", ("marketing", "supervisor", "admin"), False),
     Area("qa", "Quality inspection", "质检", "/qa", ("qa", "supervisor", "compliance", "admin"), False),

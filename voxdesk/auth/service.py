@@ -34,6 +34,7 @@ from voxdesk.auth.roles import ROLES, Role
 from voxdesk.auth.tables import AuditRow, SessionRow, UserRow
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_SIP_USER = re.compile(r"^[A-Za-z0-9+._-]{1,64}$")
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -46,6 +47,8 @@ class Principal:
     display_name: str
     roles: tuple[Role, ...]
     must_change_password: bool = False
+    sip_user: str | None = None
+    """User part of the agent's softphone SIP URI (``agent101``), when the user takes calls."""
 
 
 @dataclass(frozen=True)
@@ -93,17 +96,20 @@ class AuthService:
         *,
         display_name: str = "",
         must_change_password: bool = False,
+        sip_user: str | None = None,
     ) -> Principal:
-        """Add a user; raises :class:`InvalidInputError` (bad name, weak password, unknown role) or
-        :class:`ConflictError` (name taken)."""
+        """Add a user; raises :class:`InvalidInputError` (bad name, weak password, unknown role, bad SIP user) or
+        :class:`ConflictError` (name or SIP user taken)."""
         username = username.strip().lower()
         if not _USERNAME.match(username):
             raise InvalidInputError("username must be 2-64 lowercase letters, digits, '.', '_' or '-'")
         _check_password(password)
         checked = _check_roles(roles)
+        sip = _check_sip_user(sip_user)
         try:
             with self._session(write=True) as s:
                 row = UserRow(
+                    sip_user=sip,
                     username=username,
                     display_name=display_name or username,
                     password_hash=self._hasher.hash(password),
@@ -116,7 +122,7 @@ class AuthService:
                 return _principal(row)
         except StorageError as exc:
             if isinstance(exc.__cause__, IntegrityError):
-                raise ConflictError("username already exists") from exc
+                raise ConflictError("username or SIP user already exists") from exc
             raise
 
     def count_users(self) -> int:
@@ -136,6 +142,27 @@ class AuthService:
             row = self._user(s, username)
             row.roles = list(checked)
             return _principal(row)
+
+    def set_sip_user(self, username: str, sip_user: str | None) -> Principal:
+        """Set (or clear, with ``None``) the SIP user of a user's softphone; raises :class:`ConflictError` when
+        another user has it and :class:`InvalidInputError` for a malformed one."""
+        sip = _check_sip_user(sip_user)
+        try:
+            with self._session(write=True) as s:
+                row = self._user(s, username)
+                row.sip_user = sip
+                s.flush()
+                return _principal(row)
+        except StorageError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise ConflictError("SIP user already belongs to another user") from exc
+            raise
+
+    def by_sip_user(self, sip_user: str) -> Principal | None:
+        """The active user whose softphone is ``sip_user``, if any."""
+        with self._session() as s:
+            row = s.scalars(select(UserRow).where(UserRow.sip_user == sip_user, UserRow.active.is_(True))).first()
+            return _principal(row) if row is not None else None
 
     def set_password(self, username: str, password: str) -> None:
         """Set a new password and revoke every existing session of the user."""
@@ -310,6 +337,17 @@ def _check_roles(roles: Sequence[str]) -> tuple[Role, ...]:
     return tuple(r for r in ROLES if r in roles)
 
 
+def _check_sip_user(sip_user: str | None) -> str | None:
+    if sip_user is None or not sip_user.strip():
+        return None
+    value = sip_user.strip()
+    if value.startswith("sip:"):
+        value = value[4:].split("@", 1)[0]
+    if not _SIP_USER.match(value):
+        raise InvalidInputError("SIP user must be 1-64 letters, digits, '+', '.', '_' or '-'")
+    return value
+
+
 def _principal(row: UserRow) -> Principal:
     roles = tuple(r for r in ROLES if r in (row.roles or []))
-    return Principal(row.id, row.username, row.display_name, roles, row.must_change_password)
+    return Principal(row.id, row.username, row.display_name, roles, row.must_change_password, row.sip_user)

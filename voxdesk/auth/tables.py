@@ -28,6 +28,8 @@ class UserRow(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    sip_user: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """The user part of the agent's softphone SIP URI (``agent101``): attaches their assist panel to their call."""
 
 
 class SessionRow(Base):

@@ -26,7 +26,8 @@ from voxdesk.registry import build_bus
 from voxdesk.retention import retention_loop
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
-from voxdesk.server.routes import admin, auth, calls, customers, health, knowledge, pages
+from voxdesk.server import assist_ws
+from voxdesk.server.routes import admin, assist, auth, calls, customers, health, knowledge, pages
 
 log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -106,6 +107,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(calls.router)
     app.include_router(knowledge.router)
+    app.include_router(assist.router)
+    app.include_router(assist_ws.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

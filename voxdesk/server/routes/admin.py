@@ -23,12 +23,18 @@ class UserIn(BaseModel):
     password: str = Field(min_length=10, max_length=256)
     roles: list[Role] = Field(min_length=1)
     display_name: str = Field(default="", max_length=128)
+    sip_user: str | None = Field(default=None, max_length=128, description="softphone SIP user, e.g. agent101")
 
 
 class UserOut(BaseModel):
     username: str
     display_name: str
     roles: list[str]
+    sip_user: str | None = None
+
+
+class SipUserIn(BaseModel):
+    sip_user: str | None = Field(default=None, max_length=128, description="SIP user or URI; null clears it")
 
 
 class RolesIn(BaseModel):
@@ -41,7 +47,7 @@ class PasswordIn(BaseModel):
 
 
 def _out(p: Principal) -> UserOut:
-    return UserOut(username=p.username, display_name=p.display_name, roles=list(p.roles))
+    return UserOut(username=p.username, display_name=p.display_name, roles=list(p.roles), sip_user=p.sip_user)
 
 
 @router.get("/users")
@@ -54,7 +60,9 @@ async def list_users(principal: Admin, container: ContainerDep) -> list[UserOut]
 async def create_user(body: UserIn, principal: Admin, container: ContainerDep, request: Request) -> UserOut:
     """Add a user (409 when the name is taken)."""
     created = await run_in_threadpool(
-        lambda: container.auth.create_user(body.username, body.password, body.roles, display_name=body.display_name)
+        lambda: container.auth.create_user(
+            body.username, body.password, body.roles, display_name=body.display_name, sip_user=body.sip_user
+        )
     )
     await run_in_threadpool(
         container.auth.audit,
@@ -82,6 +90,24 @@ async def set_roles(
         username,
         client=client_ip(request),
         data={"roles": list(updated.roles)},
+    )
+    return _out(updated)
+
+
+@router.put("/users/{username}/sip")
+async def set_sip_user(
+    username: str, body: SipUserIn, principal: Admin, container: ContainerDep, request: Request
+) -> UserOut:
+    """Attach a user to their softphone (the assist panel follows that SIP user's calls); 409 when taken."""
+    updated = await run_in_threadpool(container.auth.set_sip_user, username, body.sip_user)
+    await run_in_threadpool(
+        container.auth.audit,
+        principal,
+        "user.sip",
+        "user",
+        username,
+        client=client_ip(request),
+        data={"sip_user": updated.sip_user},
     )
     return _out(updated)
 

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse
@@ -25,7 +24,7 @@ from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
 from core.bus.base import EventBus, Subscription
-from core.errors import AuthenticationError, NotFoundError, VoxdeskError
+from core.errors import NotFoundError, VoxdeskError
 from core.events import CallEnded
 from core.logging import get_logger
 from core.pii import mask_text
@@ -33,7 +32,8 @@ from telephony.models import CallDetail, CallPage
 from voxdesk.auth.roles import CALL_READERS, LIVE_CALL_WATCHERS, RECORDING_LISTENERS, TRANSCRIPT_PII_READERS, allowed
 from voxdesk.auth.service import Principal
 from voxdesk.container import Container
-from voxdesk.server.deps import SESSION_COOKIE, ContainerDep, client_ip, require
+from voxdesk.server.deps import ContainerDep, client_ip, require
+from voxdesk.server.ws_auth import CLOSE_INTERNAL, CLOSE_TRY_AGAIN, authorize_websocket, websocket_client
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/api/v1/calls", tags=["calls"])
@@ -45,7 +45,6 @@ LIVE_KINDS: tuple[str, ...] = ("call.", "speech.", "nlu.", "assist.")
 """Event kinds a call's websocket forwards (those of that call only)."""
 LIVE_QUEUE_SIZE = 1000
 """Events buffered per websocket before the oldest is dropped (a stalled browser never stalls the bus)."""
-CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN, CLOSE_INTERNAL = 4401, 4403, 1013, 1011
 _MEDIA_TYPES = {".wav": "audio/wav", ".flac": "audio/flac"}
 
 
@@ -127,7 +126,7 @@ def recording_file(recording_path: str, directory: Path) -> Path:
 async def call_events(websocket: WebSocket, call_id: str) -> None:
     """Stream one call's events as JSON text messages until it ends or the client leaves (see module doc)."""
     container: Container = websocket.app.state.container
-    principal, refusal = await _authorize(websocket, container)
+    principal, refusal = await authorize_websocket(websocket, container, LIVE_CALL_WATCHERS)
     if principal is None:
         await websocket.accept()
         await websocket.close(refusal)
@@ -138,7 +137,7 @@ async def call_events(websocket: WebSocket, call_id: str) -> None:
         await websocket.close(CLOSE_TRY_AGAIN, "event bus unavailable")
         return
     await run_in_threadpool(
-        container.auth.audit, principal, "call.watch", "call", call_id, client=_ws_client(websocket)
+        container.auth.audit, principal, "call.watch", "call", call_id, client=websocket_client(websocket)
     )
     sub = bus.subscribe(*LIVE_KINDS, queue_size=LIVE_QUEUE_SIZE)
     close_code: int | None = CLOSE_INTERNAL
@@ -153,28 +152,6 @@ async def call_events(websocket: WebSocket, call_id: str) -> None:
     if close_code is not None:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(close_code)
-
-
-async def _authorize(websocket: WebSocket, container: Container) -> tuple[Principal | None, int]:
-    """(principal, 0) when allowed; else (None, close code)."""
-    header = websocket.headers.get("authorization", "")
-    cookie = websocket.cookies.get(SESSION_COOKIE)
-    token = websocket.query_params.get("token") or (header[7:].strip() if header.lower().startswith("bearer ") else "")
-    from_cookie = not token and cookie is not None
-    token = token or cookie or ""
-    if not token:
-        return None, CLOSE_UNAUTHENTICATED
-    try:
-        principal = await run_in_threadpool(container.auth.resolve, token)
-    except AuthenticationError:
-        return None, CLOSE_UNAUTHENTICATED
-    if not allowed(principal.roles, LIVE_CALL_WATCHERS):
-        return None, CLOSE_FORBIDDEN
-    origin = websocket.headers.get("origin")
-    if from_cookie and origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
-        # A cookie is sent by the browser to any page's websocket: refuse other sites (cross-site hijacking).
-        return None, CLOSE_FORBIDDEN
-    return principal, 0
 
 
 async def _forward(websocket: WebSocket, sub: Subscription, call_id: str) -> bool:
@@ -208,7 +185,3 @@ async def _forward(websocket: WebSocket, sub: Subscription, call_id: str) -> boo
     if error is not None:
         raise error
     return first.result()
-
-
-def _ws_client(websocket: WebSocket) -> str | None:
-    return websocket.client.host if websocket.client else None

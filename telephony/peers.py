@@ -1,6 +1,7 @@
 """Scripted SIP test peers: a baresip caller that dials a URI, plays a WAV, records what it hears and hangs up.
 
-Used by the end-to-end call test and by ``voxdesk demo call``. Written for Debian 12's baresip 1.0.0:
+Used by the end-to-end call test and by ``voxdesk demo call``; the answering side, :class:`BaresipAgent`, is in
+:mod:`telephony.peer_agent` and shares the helpers here. Written for Debian 12's baresip 1.0.0:
 
 - a fresh config folder (``config`` + ``accounts``) in a temporary folder; SIP on ``127.0.0.1:<free UDP port>``
   (``net_interface 127.0.0.1``), one account with ``regint=0`` (never registers), modules ``g711`` (PCMU/PCMA),
@@ -43,7 +44,7 @@ _SESSION_CLOSED = re.compile(r"session closed: (?:(\d{3}) )?(.*)$")
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """What happened to one call placed by :class:`BaresipCaller`."""
+    """What happened to one call of a baresip peer (:class:`BaresipCaller`, or the answering ``BaresipAgent``)."""
 
     exit_status: int
     """baresip's exit status (``-9``/``-15`` when it had to be killed by signal)."""
@@ -148,29 +149,8 @@ class BaresipCaller:
 
     def write_config(self, folder: Path, wav: Path, dump_dir: Path, sip_port: int) -> Path:
         """Write baresip's ``config`` and ``accounts`` into ``folder/conf``; returns that config folder."""
-        conf = folder / "conf"
-        conf.mkdir(parents=True, exist_ok=True)
-        lines = [
-            ("poll_method", "poll"),
-            ("sip_listen", f"{self.local_host}:{sip_port}"),
-            ("net_interface", self.local_host),
-            ("audio_source", f"aufile,{wav}"),
-            ("audio_player", "aubridge,voxdesk-peer"),
-            ("audio_alert", "aubridge,voxdesk-peer"),
-            ("audio_srate", str(CODEC_RATE)),
-            ("audio_channels", "1"),
-            ("module_path", str(self.module_path)),
-            ("module", "g711.so"),
-            ("module", "aufile.so"),
-            ("module", "aubridge.so"),
-            ("module", "sndfile.so"),
-            ("module_app", "account.so"),
-            ("module_app", "menu.so"),
-            ("snd_path", str(dump_dir)),
-        ]
-        (conf / "config").write_text("".join(f"{k}\t\t{v}\n" for k, v in lines))
-        (conf / "accounts").write_text(f"<sip:{self.caller_user}@{self.local_host}>;regint=0\n")
-        return conf
+        account = f"<sip:{self.caller_user}@{self.local_host}>;regint=0"
+        return write_baresip_config(folder, wav, dump_dir, self.local_host, sip_port, self.module_path, account)
 
     def call(self, uri: str, wav: Path, *, record_to: Path | None = None) -> CallOutcome:
         """Dial ``uri``, play ``wav`` (converted to 8 kHz mono), hang up when it ends; blocks until baresip exited.
@@ -187,12 +167,7 @@ class BaresipCaller:
         # -t is only a backstop: the wrapper stops baresip itself.
         backstop = int(self.answer_timeout_s + max_call_s + self.stop_grace_s) + 5
         command = [self.baresip, "-4", "-f", str(conf), "-e", f"/dial {uri}", "-t", str(backstop)]
-        watch = _Watch()
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=folder
-        )
-        reader = threading.Thread(target=watch.read, args=(process,), daemon=True, name="baresip-reader")
-        reader.start()
+        process, watch, reader = spawn_baresip(command, folder)
         started = time.monotonic()
         timed_out = False
         try:
@@ -206,7 +181,7 @@ class BaresipCaller:
                 watch.changed.wait(0.1)
                 watch.changed.clear()
         finally:
-            exit_status = self._stop(process)
+            exit_status = stop_baresip(process, self.stop_grace_s)
             reader.join(timeout=5)
         ended_at = watch.ended_at or time.monotonic()
         talk_s = ended_at - watch.answered_at if watch.answered_at is not None else 0.0
@@ -219,8 +194,8 @@ class BaresipCaller:
         else:
             code = watch.code if watch.code is not None else (408 if "timed out" in watch.reason else None)
             reason = watch.reason or "call failed"
-        heard = _newest(dump_dir, "-dec.wav")
-        sent = _newest(dump_dir, "-enc.wav")
+        heard = newest_file(dump_dir, "-dec.wav")
+        sent = newest_file(dump_dir, "-enc.wav")
         recorded: Path | None = None
         if record_to is not None and heard is not None:
             record_to.parent.mkdir(parents=True, exist_ok=True)
@@ -238,24 +213,70 @@ class BaresipCaller:
             log="\n".join(watch.lines),
         )
 
-    def _stop(self, process: subprocess.Popen[bytes]) -> int:
-        """Stop baresip: SIGTERM (it hangs up / cancels its call), again, then SIGKILL after the grace period."""
-        # baresip's first SIGTERM hangs up (or cancels) and waits for its transactions; a second one exits at once.
-        for _ in range(2):
-            if process.poll() is not None:
-                break
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=self.stop_grace_s / 2)
-            except subprocess.TimeoutExpired:
-                continue
-        if process.poll() is None:
-            process.kill()
-        return process.wait()
+
+def write_baresip_config(
+    folder: Path, wav: Path, dump_dir: Path, local_host: str, sip_port: int, module_path: Path, account: str
+) -> Path:
+    """Write a baresip 1.0 ``config`` and ``accounts`` (the one ``account`` line) into ``folder/conf``: SIP on
+    ``local_host:sip_port``, G.711, ``wav`` (8 kHz mono) as the audio source, a silent player, and ``sndfile``
+    dumping both directions into ``dump_dir``. Returns the config folder (for ``baresip -f``)."""
+    conf = folder / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    lines = [
+        ("poll_method", "poll"),
+        ("sip_listen", f"{local_host}:{sip_port}"),
+        ("net_interface", local_host),
+        ("audio_source", f"aufile,{wav}"),
+        ("audio_player", "aubridge,voxdesk-peer"),
+        ("audio_alert", "aubridge,voxdesk-peer"),
+        ("audio_srate", str(CODEC_RATE)),
+        ("audio_channels", "1"),
+        ("module_path", str(module_path)),
+        ("module", "g711.so"),
+        ("module", "aufile.so"),
+        ("module", "aubridge.so"),
+        ("module", "sndfile.so"),
+        ("module_app", "account.so"),
+        ("module_app", "menu.so"),
+        ("snd_path", str(dump_dir)),
+    ]
+    (conf / "config").write_text("".join(f"{k}\t\t{v}\n" for k, v in lines))
+    (conf / "accounts").write_text(account + "\n")
+    return conf
 
 
-class _Watch:
-    """Reads baresip's console and notes answer, hangup and failure as they happen."""
+def spawn_baresip(command: list[str], cwd: Path) -> tuple[subprocess.Popen[bytes], BaresipWatch, threading.Thread]:
+    """Start baresip (``command`` is its argv) with its console read by a :class:`BaresipWatch` on a daemon
+    thread; returns the process, the watch and that reader thread."""
+    watch = BaresipWatch()
+    process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd
+    )
+    reader = threading.Thread(target=watch.read, args=(process,), daemon=True, name="baresip-reader")
+    reader.start()
+    return process, watch, reader
+
+
+def stop_baresip(process: subprocess.Popen[bytes], grace_s: float) -> int:
+    """Stop baresip: SIGTERM (it hangs up / cancels its call), again, then SIGKILL after ``grace_s`` seconds in
+    all; returns its exit status. Blocks the calling thread until it has exited."""
+    # baresip's first SIGTERM hangs up (or cancels) and waits for its transactions; a second one exits at once.
+    for _ in range(2):
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s / 2)
+        except subprocess.TimeoutExpired:
+            continue
+    if process.poll() is None:
+        process.kill()
+    return process.wait()
+
+
+class BaresipWatch:
+    """Reads baresip's console (on the reader thread) and notes readiness, answer, hangup and failure as they
+    happen; times are ``time.monotonic()`` seconds. ``lines`` is the console without status-bar lines."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -263,10 +284,16 @@ class _Watch:
         self.ended_at: float | None = None
         self.code: int | None = None
         self.reason = ""
+        self.ready = threading.Event()
+        """Set once baresip printed ``baresip is ready.`` (SIP listening, accounts loaded)."""
+        self.answered = threading.Event()
+        """Set when a call was established."""
         self.finished = threading.Event()
+        """Set when the call ended or failed, or baresip's console closed."""
         self.changed = threading.Event()
 
     def read(self, process: subprocess.Popen[bytes]) -> None:
+        """Read the console until baresip closes it (the reader thread's target)."""
         assert process.stdout is not None
         pending = b""
         while chunk := os.read(process.stdout.fileno(), 4096):
@@ -282,8 +309,11 @@ class _Watch:
         if not line or ("audio=" in line and line.startswith("[")) or line.startswith("/"):
             return
         self.lines.append(line)
-        if "Call established" in line and self.answered_at is None:
+        if line == "baresip is ready.":
+            self.ready.set()
+        elif "Call established" in line and self.answered_at is None:
             self.answered_at = time.monotonic()
+            self.answered.set()
         elif " terminated (duration" in line or "session closed" in line:
             self.ended_at = self.ended_at or time.monotonic()
             match = _SESSION_CLOSED.search(line)
@@ -297,6 +327,7 @@ class _Watch:
         self.changed.set()
 
 
-def _newest(folder: Path, suffix: str) -> Path | None:
+def newest_file(folder: Path, suffix: str) -> Path | None:
+    """The last file in ``folder`` (by name: sndfile's names start with a timestamp) ending in ``suffix``."""
     found = sorted(p for p in folder.iterdir() if p.name.endswith(suffix))
     return found[-1] if found else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.assist.compliance import AgentSpeechMonitor
+from agent.assist.compliance import AgentSpeechMonitor, ComplianceLexicon
 from agent.assist.hub import AssistHub
 from agent.assist.mood import DissatisfactionTracker
 from agent.assist.rules import load_rules
@@ -20,6 +20,7 @@ from core.bus.base import EventBus
 from core.errors import NotFoundError
 from core.events import CallEnded, CallStarted, CallSummarized, Lang
 from core.logging import get_logger
+from nlu.sentiment import SentimentScorer
 from profiles.models import Customer
 from voxdesk.container import Container
 from voxdesk.registry import build_sentiment
@@ -48,7 +49,8 @@ class AssistWiring:
     store: AssistStore
     lines: dict[str, str]
     summarizer: ExtractiveSummarizer | LlmSummarizer
-    scorer: object
+    scorer: SentimentScorer
+    lexicon: ComplianceLexicon
 
     def open_session(self, started: CallStarted) -> AssistSession | None:
         """The session of a call on an assisted line (blocking: customer lookup); ``None`` for other lines."""
@@ -61,14 +63,13 @@ class AssistWiring:
             lang = customer.language
         settings = self.container.settings.assist
         products = self.container.catalog.list()
-        rules = load_rules(settings.rules_file)
         return AssistSession(
             started.call_id,
             engine=self.engine,
             lang=lang,
             customer=customer,
-            monitor=AgentSpeechMonitor(rules, products=products, lang=lang),
-            mood=DissatisfactionTracker(self.scorer, lang=lang),  # type: ignore[arg-type]
+            monitor=AgentSpeechMonitor(products, lang=lang, rules=self.lexicon),
+            mood=DissatisfactionTracker(self.scorer, lang=lang),
             config=AssistConfig(
                 max_visible=settings.max_visible,
                 repeat_after_ms=settings.repeat_after_ms,
@@ -164,5 +165,5 @@ def build_assist(container: Container, *, warm: bool = True) -> AssistWiring:
         lines=assisted_lines(container),
         summarizer=summarizer,
         scorer=scorer,
+        lexicon=ComplianceLexicon(load_rules(settings.rules_file)),
     )
-

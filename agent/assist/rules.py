@@ -112,9 +112,8 @@ class RuleSet(BaseModel):
                 seen.add(rule.id)
                 if group != "disclosure" and rule.role != "alert":
                     raise ValueError(f"rule {rule.id}: role {rule.role} belongs in the disclosure group")
-                if rule.role != "alert" or group != "disclosure":
-                    if not rule.phrases:
-                        raise ValueError(f"rule {rule.id} has no phrases")
+                if (rule.role != "alert" or group != "disclosure") and not rule.phrases:
+                    raise ValueError(f"rule {rule.id} has no phrases")
         if sum(r.role == "alert" for r in self.disclosure) > 1:
             raise ValueError("the disclosure group has more than one alerting rule")
         return self
@@ -153,7 +152,9 @@ def _read(path: Path) -> _RuleFile:
         raise ConfigError(f"assist rules file not found: {path}", file=str(path), problem="not found") from exc
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         problem = " ".join(str(exc).split())[:300]
-        raise ConfigError(f"assist rules file {path} cannot be read: {problem}", file=str(path), problem=problem) from exc
+        raise ConfigError(
+            f"assist rules file {path} cannot be read: {problem}", file=str(path), problem=problem
+        ) from exc
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -68,6 +68,7 @@ TEXT: dict[str, dict[UiLang, str]] = {
     "sup.intent": {"zh": "最近问题", "en": "Last question"},
     "sup.open": {"zh": "查看", "en": "Open"},
     "sup.none": {"zh": "当前没有进行中的辅助通话", "en": "No assisted call in progress"},
+    "sup.live": {"zh": "实时", "en": "Live"},
     "sup.feed": {"zh": "实时提醒", "en": "Live alerts"},
     "sentiment.negative": {"zh": "不满", "en": "negative"},
     "sentiment.neutral": {"zh": "平稳", "en": "neutral"},

@@ -22,7 +22,8 @@ templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 TIERS = ("mass", "gold", "platinum", "diamond", "private")
 
 
-def _render(request: Request, name: str, principal: Principal | None, status: int = 200, **ctx: Any) -> Response:
+def render(request: Request, name: str, principal: Principal | None, status: int = 200, **ctx: Any) -> Response:
+    """Render template ``name`` with the user, their CSRF token and ``ctx`` (``lang`` defaults to ``zh``)."""
     token = request.cookies.get(SESSION_COOKIE)
     csrf = csrf_token(request.app.state.container, token) if token and principal else None
     context = {"user": principal, "csrf": csrf, "lang": "zh", **ctx}
@@ -38,7 +39,7 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, next: str | None = None) -> Response:
-    return _render(request, "login.html", None, next=_safe_next(next))
+    return render(request, "login.html", None, next=_safe_next(next))
 
 
 @router.post("/login")
@@ -52,7 +53,7 @@ async def login_submit(
     try:
         principal = await run_in_threadpool(container.auth.authenticate, username, password)
     except AuthenticationError:
-        return _render(
+        return render(
             request,
             "login.html",
             None,
@@ -90,12 +91,12 @@ async def logout(request: Request, principal: PrincipalDep, container: Container
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, principal: PrincipalDep) -> Response:
-    return _render(request, "home.html", principal, areas=areas_for(principal.roles))
+    return render(request, "home.html", principal, areas=areas_for(principal.roles))
 
 
 @router.get("/password", response_class=HTMLResponse)
 async def password_page(request: Request, principal: PrincipalDep) -> Response:
-    return _render(request, "password.html", principal)
+    return render(request, "password.html", principal)
 
 
 @router.post("/password")
@@ -110,7 +111,7 @@ async def password_submit(
         await run_in_threadpool(container.auth.authenticate, principal.username, current_password)
         await run_in_threadpool(container.auth.set_password, principal.username, new_password)
     except VoxdeskError as exc:
-        return _render(request, "password.html", principal, status=400, error=exc.message)
+        return render(request, "password.html", principal, status=400, error=exc.message)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -137,7 +138,7 @@ async def customers_page(
         client=client_ip(request),
         data={"results": len(page.items)},
     )
-    return _render(request, "customers.html", principal, page=page, q=q, tier=tier, tiers=TIERS)
+    return render(request, "customers.html", principal, page=page, q=q, tier=tier, tiers=TIERS)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -154,7 +155,7 @@ async def customer_page(
         container.auth.audit, principal, "profile.read", "customer", customer_id, client=client_ip(request)
     )
     names = {p.product_id: f"{p.name_zh} · {p.name_en}" for p in products}
-    return _render(
+    return render(
         request,
         "customer.html",
         principal,
@@ -170,7 +171,7 @@ async def users_page(
     request: Request, principal: Annotated[Principal, require(*USER_ADMINS)], container: ContainerDep
 ) -> Response:
     users = await run_in_threadpool(container.auth.list_users)
-    return _render(request, "users.html", principal, users=users, roles=ROLES)
+    return render(request, "users.html", principal, users=users, roles=ROLES)
 
 
 @router.post("/users")
@@ -186,11 +187,12 @@ async def users_submit(
                 str(form.get("password", "")),
                 roles,
                 display_name=str(form.get("display_name", "")),
+                sip_user=str(form.get("sip_user", "")) or None,
             )
         )
     except VoxdeskError as exc:
         users = await run_in_threadpool(container.auth.list_users)
-        return _render(request, "users.html", principal, status=400, users=users, roles=ROLES, error=exc.message)
+        return render(request, "users.html", principal, status=400, users=users, roles=ROLES, error=exc.message)
     await run_in_threadpool(
         container.auth.audit,
         principal,
@@ -208,4 +210,4 @@ async def audit_page(
     request: Request, principal: Annotated[Principal, require(*AUDIT_READERS)], container: ContainerDep
 ) -> Response:
     entries = await run_in_threadpool(lambda: container.auth.audit_entries(limit=200))
-    return _render(request, "audit.html", principal, entries=entries)
+    return render(request, "audit.html", principal, entries=entries)

@@ -196,6 +196,8 @@ class AssistHub:
             except Exception:  # task root: one bad step must not end the call's assistance
                 self.stats.errors += 1
                 log.exception("assist step failed", call_id=call_id, kind=event_kind(event))
+                if isinstance(event, CallEnded):
+                    return  # the call is gone from the hub: nothing more will come to this queue
 
     async def _handle(self, call: _Call, event: Event) -> None:
         session = call.session
@@ -227,9 +229,13 @@ class AssistHub:
                 self.stats.errors += 1
                 log.exception("post-call summary failed", call_id=call_id)
         if summary is not None:
-            await self._emit([summary])
-            if self._on_summary is not None:
-                await self._run(self._on_summary, summary)
+            try:
+                await self._emit([summary])
+                if self._on_summary is not None:
+                    await self._run(self._on_summary, summary)
+            except Exception:  # task root: a summary not delivered must not lose the close either
+                self.stats.errors += 1
+                log.exception("post-call summary not delivered", call_id=call_id)
         await self._run(self._store.close_call, call_id)
 
     async def _emit(self, events: list[Event]) -> None:

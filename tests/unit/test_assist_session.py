@@ -41,7 +41,7 @@ def _extra(question_id: str, zh: str, en: str) -> Question:
     category = question_id.split(".")[0]
     return Question(
         question_id=question_id,
-        category=category,  # type: ignore[arg-type]
+        category=category,
         skill_group="retail",
         text_zh=zh,
         text_en=en,
@@ -167,6 +167,16 @@ def _partial(text: str, at_ms: int, leg: Leg = "customer") -> PartialTranscript:
 
 def _cards(events: list[Event]) -> list[Suggestion]:
     return [e for e in events if isinstance(e, Suggestion)]
+
+
+def _intent(events: list[Event]) -> IntentDetected:
+    first = events[0]
+    assert isinstance(first, IntentDetected)
+    return first
+
+
+def _lang(session: AssistSession) -> str:
+    return session.lang
 
 
 def _card_questions(session: AssistSession) -> list[str | None]:
@@ -360,7 +370,7 @@ def _feedback(card: Suggestion, action: str) -> SuggestionFeedback:
     return SuggestionFeedback(
         call_id=CALL,
         suggestion_id=card.suggestion_id,
-        action=action,  # type: ignore[arg-type]
+        action=action,
         user_id=UserId("agent101"),
     )
 
@@ -390,7 +400,7 @@ def test_final_matching_a_prefetched_partial_is_not_classified_again(intents: Sc
     assert intents.calls == ["I LOST my card"]  # unchanged: the partial's classification was reused
     assert session.prefetch_hits == 1
     assert [type(e) for e in events] == [IntentDetected, Suggestion]
-    assert events[0].text == "I lost my card."  # type: ignore[union-attr]
+    assert _intent(events).text == "I lost my card."
 
 
 def test_repeated_partials_are_classified_once(intents: ScriptedIntents) -> None:
@@ -432,19 +442,19 @@ def test_normalise_ignores_case_spaces_and_punctuation() -> None:
 def test_auto_lang_follows_the_customers_final(intents: ScriptedIntents) -> None:
     session = _session(intents, lang="zh", auto_lang=True)
     zh = session.on_final(_final("我的卡挂失", 1_000, lang="zh"))
-    assert zh[0].label == "信用卡丢了怎么挂失"  # type: ignore[union-attr]
+    assert _intent(zh).label == "信用卡丢了怎么挂失"
 
     session.on_final(_final("deposit rate", 2_000, leg="agent", lang="en"))  # agent's language does not count
     assert session.lang == "zh"
 
     events = session.on_final(_final("what is the deposit rate", 3_000, lang="en"))
-    assert session.lang == "en"
+    assert _lang(session) == "en"
     card = _cards(events)[0]
     assert card.lang == "en" and card.question_title == "What are your time deposit rates?"
-    assert events[0].label == "What are your time deposit rates?"  # type: ignore[union-attr]
+    assert _intent(events).label == "What are your time deposit rates?"
 
     session.on_final(_final("嗯", 4_000, lang=None))  # no language detected: keep the last one
-    assert session.lang == "en"
+    assert _lang(session) == "en"
 
 
 def test_without_auto_lang_the_line_language_stays(intents: ScriptedIntents) -> None:

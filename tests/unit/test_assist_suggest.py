@@ -230,7 +230,10 @@ def test_age_limits_are_inclusive(engine: SuggestionEngine) -> None:
     [
         (),
         (Consent(kind="marketing_calls", granted=False, updated_at=T0),),
-        (Consent(kind="recording", granted=True, updated_at=T0), Consent(kind="biometrics", granted=True, updated_at=T0)),
+        (
+            Consent(kind="recording", granted=True, updated_at=T0),
+            Consent(kind="biometrics", granted=True, updated_at=T0),
+        ),
     ],
 )
 def test_no_marketing_consent_no_products_but_the_answer_is_still_shown(
@@ -324,7 +327,10 @@ def test_reason_in_chinese_names_the_question_holdings_and_risk() -> None:
         ),
         risk_tolerance="C3",
     )
-    assert customer_reason(q, customer, "zh", _names) == "询问：闲钱放哪里收益高；持有：一年期定期存款、稳健增利理财；风险承受能力 C3"
+    assert (
+        customer_reason(q, customer, "zh", _names)
+        == "询问：闲钱放哪里收益高；持有：一年期定期存款、稳健增利理财；风险承受能力 C3"
+    )
 
 
 def test_reason_in_english_names_the_question_holdings_and_risk(engine: SuggestionEngine) -> None:
@@ -349,6 +355,7 @@ def test_reason_lists_at_most_two_holdings_and_skips_unknown_products() -> None:
 
 
 # --- property: nothing unsuitable ever reaches a card -----------------------------------------------------------
+
 
 def _sometimes(draw: st.DrawFn, strategy: st.SearchStrategy[object]) -> object:
     """A value of ``strategy`` one time in four, else ``None`` (so that restrictions combine, yet cards show)."""

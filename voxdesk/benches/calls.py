@@ -52,7 +52,7 @@ from voxdesk.benches.calls_report import CallRow, analyse
 from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
-__all__ = ["BenchError", "CallsBenchPlan", "run_calls_bench"]
+__all__ = ["BenchError", "CallsBenchPlan", "EventRecorder", "free_port_block", "run_calls_bench"]
 
 log = get_logger(__name__)
 BenchLang = Literal["zh", "en", "mixed"]
@@ -88,13 +88,18 @@ class _Child:
     lines: list[str]
 
 
-class _EventRecorder:
+class EventRecorder:
     """A SUB socket on the bus proxy's backend in a thread: every event with its arrival time (epoch ms)."""
 
-    def __init__(self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
+    def __init__(
+        self,
+        context: zmq.Context[zmq.Socket[bytes]],
+        endpoint: str,
+        topics: Sequence[str] = ("call.", "speech."),
+    ) -> None:
         self.events: list[tuple[float, Event]] = []
         self._socket = context.socket(zmq.SUB)
-        for topic in (b"call.", b"speech."):
+        for topic in (t.encode() for t in topics):
             self._socket.setsockopt(zmq.SUBSCRIBE, topic)
         self._socket.connect(endpoint)
         self._stop = threading.Event()
@@ -118,7 +123,7 @@ class _EventRecorder:
         self._socket.close(linger=0)
 
 
-def _free_port_block(count: int, *, step: int = 1) -> int:
+def free_port_block(count: int, *, step: int = 1) -> int:
     """A base port such that ``base + i * step`` (i < count) are free UDP ports on 127.0.0.1 now."""
     try:
         return free_udp_ports(count, step=step)[0]
@@ -148,8 +153,8 @@ class _Run:
         self.per_worker = max(1, settings.telephony.max_calls_per_worker)
         self.media_workers = math.ceil(plan.concurrent / self.per_worker)
         self.speech_workers = plan.speech_workers or settings.asr.speech_workers
-        self.sip_port = _free_port_block(self.media_workers)
-        self.rtp_port = _free_port_block(self.media_workers, step=100)
+        self.sip_port = free_port_block(self.media_workers)
+        self.rtp_port = free_port_block(self.media_workers, step=100)
         self.env = dict(os.environ)
         if config_file is not None:
             self.env["VOXDESK_CONFIG"] = str(config_file.resolve())
@@ -172,7 +177,7 @@ class _Run:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
         self.proxy.start()
-        self.recorder = _EventRecorder(self.context, self.proxy.backend)
+        self.recorder = EventRecorder(self.context, self.proxy.backend)
         self.speech: list[_Child] = []
         self.media: list[_Child] = []
         self.callers: list[SippCaller] = []
@@ -240,8 +245,8 @@ class _Run:
                 target=f"127.0.0.1:{self.sip_port + i // self.per_worker}",
                 service=numbers[program.lang],
                 calls=1,
-                sip_port=_free_port_block(1),
-                media_port=_free_port_block(4),
+                sip_port=free_port_block(1),
+                media_port=free_port_block(4),
                 timeout_s=self.plan.seconds + 60,
             )
             delay = started + i * self.plan.ramp_s / self.plan.concurrent - time.monotonic()

@@ -117,10 +117,13 @@ def visible_to(roles: tuple[Role, ...], event: AnyEvent) -> AnyEvent | None:
     return event
 
 
-def customer_card(container: Container, customer: Customer, roles: tuple[Role, ...]) -> CustomerCard:
-    """The panel's profile card (blocking: reads the catalog and the timeline)."""
+def customer_card(
+    container: Container, customer: Customer, roles: tuple[Role, ...], lang: str | None = None
+) -> CustomerCard:
+    """The panel's profile card, product names in ``lang`` (default: the customer's language). Blocking: reads the
+    catalog and the timeline."""
     names: dict[str, Product] = {p.product_id: p for p in container.catalog.list(on_sale_only=False)}
-    lang = customer.language
+    lang = lang or customer.language
     timeline = container.profiles.timeline(customer.customer_id, limit=50)
 
     def product_name(pid: str) -> str:
@@ -130,7 +133,7 @@ def customer_card(container: Container, customer: Customer, roles: tuple[Role, .
     return CustomerCard(
         customer_id=customer.customer_id,
         name=customer.name if allowed(roles, CUSTOMER_NAME_READERS) else mask_name(customer.name),
-        language=lang,
+        language=customer.language,
         age=customer.age_on(container.clock.now().date()),
         tier=customer.tier,
         grade=customer.grade,
@@ -156,7 +159,7 @@ def _snapshot(container: Container, call_id: str, principal: Principal) -> Snaps
     card = None
     if call.customer_id is not None:
         try:
-            card = customer_card(container, container.profiles.get(call.customer_id), principal.roles)
+            card = customer_card(container, container.profiles.get(call.customer_id), principal.roles, call.lang)
         except NotFoundError:
             card = None
     try:

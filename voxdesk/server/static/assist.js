@@ -204,8 +204,13 @@
     reset();
     $("pick").hidden = true;
     setStatus(t["status.on_call"] + " · " + callId, true);
-    const res = await window.voxdesk.api("/api/v1/assist/calls/" + encodeURIComponent(callId));
-    if (!res.ok) return;
+    let res = null;
+    for (let attempt = 0; attempt < 20; attempt++) {  // the agent process may not have stored the call yet
+      res = await window.voxdesk.api("/api/v1/assist/calls/" + encodeURIComponent(callId));
+      if (res.status !== 404 || panel.callId !== callId) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    if (!res.ok || panel.callId !== callId) return;
     const snap = await res.json();
     startTimer(snap.call.started_at);
     showCustomer(snap.customer);

@@ -1,0 +1,240 @@
+"""A private, complete Voxdesk for benchmarks and end-to-end tests: the same processes ``voxdesk serve`` runs.
+
+:class:`LiveStack` (blocking; CLI or test thread) prepares a fresh SQLite database in a work folder (migrations,
+the demo bank, the given staff users), starts a ZeroMQ bus proxy in this process with an :class:`EventRecorder`,
+then the speech worker(s), the SIP media worker(s), the agent process and the web server as child processes on
+free loopback ports, with the caller's settings except for ports, folders and ``overrides`` (``VOXDESK_*``
+environment values, e.g. the lines under test as JSON). Media workers write their statistics file at exit (per-leg
+first-frame wall clock times, for latency measurements). :meth:`LiveStack.close` always tears everything down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import zmq
+
+from core.bus.zmq_bus import ZmqBusProxy
+from core.logging import get_logger
+from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block
+from voxdesk.settings import Settings
+
+__all__ = ["LiveStack", "StaffUser"]
+
+log = get_logger(__name__)
+_READY_TIMEOUT_S = 180.0
+_STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    """A user created in the stack's database (``sip_user`` attaches an agent's panel to their softphone)."""
+
+    username: str
+    password: str
+    roles: tuple[str, ...] = ("agent",)
+    sip_user: str | None = None
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[str]
+    ready: threading.Event
+    lines: list[str] = field(default_factory=list)
+
+
+class LiveStack:
+    """See the module docstring. ``start()`` then use ``base_url`` / ``sip_port``; ``close()`` at the end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        work: Path,
+        *,
+        users: Sequence[StaffUser] = (),
+        overrides: Mapping[str, str] | None = None,
+        media_workers: int = 1,
+        config_file: Path | None = None,
+    ) -> None:
+        self.settings, self.work, self.users = settings, work, tuple(users)
+        self.media_workers = media_workers
+        self.sip_port = free_port_block(media_workers)
+        self.rtp_port = free_port_block(media_workers, step=100)
+        self.http_port = _free_tcp_port()
+        self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.env = dict(os.environ)
+        if config_file is not None:
+            self.env["VOXDESK_CONFIG"] = str(config_file.resolve())
+        self.env.update(
+            VOXDESK_VAR_DIR=str(work / "var"),
+            VOXDESK_DATABASE_URL=f"sqlite:///{work}/stack.db",
+            VOXDESK_BUS_BACKEND="zmq",
+            VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
+            VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
+            VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
+            VOXDESK_TELEPHONY_MEDIA_WORKERS=str(media_workers),
+            VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
+            VOXDESK_TELEPHONY_SIP_PORT=str(self.sip_port),
+            VOXDESK_TELEPHONY_RTP_PORT_START=str(self.rtp_port),
+            VOXDESK_RECORDING_DIRECTORY=str(work / "recordings"),
+            VOXDESK_MODELS_CACHE_DIR=str(settings.models.cache_dir.resolve()),
+            VOXDESK_KNOWLEDGE_INDEX_DIR=str(settings.knowledge.index_dir.resolve()),
+            VOXDESK_SERVER_HOST="127.0.0.1",
+            VOXDESK_SERVER_PORT=str(self.http_port),
+            VOXDESK_ASSIST_AGENT_WORKERS="1",
+            VOXDESK_LOGGING_JSON_LOGS="true",
+            **(dict(overrides) if overrides else {}),
+        )
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.proxy: ZmqBusProxy | None = None
+        self.recorder: EventRecorder | None = None
+        self.children: list[_Child] = []
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Prepare the database, start the bus and every process, and wait until all are ready (minutes at most).
+
+        Raises :class:`BenchError` with the failing child's last log lines when one does not start.
+        """
+        self._prepare()
+        self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
+        self.proxy.start()
+        self.recorder = EventRecorder(self.context, self.proxy.backend, topics=("call.", "speech.", "nlu.", "assist."))
+        speech = int(self.env.get("VOXDESK_ASR_SPEECH_WORKERS", self.settings.asr.speech_workers))
+        for i in range(speech):
+            self._spawn(f"speech-{i}", ["voxdesk.speech_main", "--index", str(i)], "speech worker listening")
+        for i in range(self.media_workers):
+            self._spawn(
+                f"media-{i}",
+                ["voxdesk.media_main", "--index", str(i), "--stats-file", str(self.work / f"media-{i}.json")],
+                "sip media worker listening",
+            )
+        self._spawn("agent-0", ["voxdesk.agent_main", "--index", "0"], "agent process ready")
+        self._spawn("server", ["voxdesk.server.main"], "Application startup complete")
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        for child in self.children:
+            while not child.ready.wait(0.2):
+                if child.process.poll() is not None or time.monotonic() > deadline:
+                    tail = "\n".join(child.lines[-20:])
+                    raise BenchError(f"{child.name} did not start (exit {child.process.poll()}):\n{tail}")
+        self._wait_http()
+
+    def stop_media(self) -> list[dict[str, Any]]:
+        """Stop the media workers (SIGTERM) and return their statistics files' contents."""
+        media = [c for c in self.children if c.name.startswith("media-")]
+        self._stop(media)
+        stats = []
+        for child in media:
+            path = self.work / f"{child.name}.json"
+            if not path.is_file():
+                raise BenchError(f"{child.name} wrote no statistics (exit {child.process.returncode})")
+            stats.append(json.loads(path.read_text(encoding="utf-8")))
+        return stats
+
+    def close(self) -> None:
+        """Stop every child (SIGTERM, then SIGKILL), the recorder and the bus proxy."""
+        self._stop(self.children)
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.proxy is not None:
+            self.proxy.close()
+        self.context.destroy(linger=0)
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last log lines of every child (for error messages)."""
+        return "\n".join(f"--- {c.name}\n" + "\n".join(c.lines[-lines:]) for c in self.children)
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def token(self, username: str, password: str) -> str:
+        """A bearer token for a staff user (API login)."""
+        response = httpx.post(
+            self.base_url + "/api/v1/auth/login", json={"username": username, "password": password}, timeout=10
+        )
+        if response.status_code != 200:
+            raise BenchError(f"login as {username} failed: {response.status_code} {response.text}")
+        return str(response.json()["token"])
+
+    def _prepare(self) -> None:
+        from voxdesk.container import build_container
+        from voxdesk.db import upgrade
+        from voxdesk.demo.loader import load_demo
+
+        (self.work / "var").mkdir(parents=True, exist_ok=True)
+        database = self.settings.database.model_copy(update={"url": self.env["VOXDESK_DATABASE_URL"]})
+        container = build_container(self.settings.model_copy(update={"database": database}))
+        try:
+            upgrade(container.engine)
+            container.auth.ensure_admin()
+            load_demo(container)
+            for user in self.users:
+                container.auth.create_user(user.username, user.password, user.roles, sip_user=user.sip_user)
+        finally:
+            container.close()
+
+    def _spawn(self, name: str, argv: list[str], marker: str) -> None:
+        process = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
+            [sys.executable, "-m", *argv],
+            env=self.env,
+            cwd=self.work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        child = _Child(name, process, threading.Event())
+
+        def drain() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                child.lines.append(line.rstrip())
+                del child.lines[:-300]
+                if marker in line:
+                    child.ready.set()
+
+        threading.Thread(target=drain, name=f"stack-{name}-log", daemon=True).start()
+        self.children.append(child)
+
+    def _wait_http(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base_url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"web server not ready:\n{self.log_tail()}")
+
+    def _stop(self, children: Sequence[_Child]) -> None:
+        for child in children:
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.process.wait(timeout=_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                log.warning("stack child killed after SIGTERM timeout", child=child.name)
+                child.process.kill()
+                child.process.wait()
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

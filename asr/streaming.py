@@ -41,6 +41,9 @@ from core.errors import AudioFormatError, InvalidInputError
 from core.events import Event, FinalTranscript, Leg, PartialTranscript, SpeechStarted
 from core.ids import CallId
 
+_PAUSE = SAMPLE_RATE_HZ // 10
+"""100 ms of silence (samples): the speaker has paused."""
+
 
 @dataclass(frozen=True)
 class StreamingConfig:
@@ -317,12 +320,18 @@ class StreamingTranscriber:
     @property
     def partial_due(self) -> bool:
         """Whether an utterance is in progress and a partial is due (by audio time since the last one). Not while a
-        speculative final covers the utterance as it stands: its audio is decided and the final follows."""
+        speculative final covers the utterance as it stands (its audio is decided and the final follows), nor when
+        the speaker has paused (100 ms) and the silence so far plus the last partial's compute time reaches the
+        early-final delay: that pass would still hold the stream when the speculative final becomes due."""
         with self._lock:
             interval = self._partial_interval()
-            if not interval or not self._endpointer.in_utterance or self._speculated():
+            ep = self._endpointer
+            if not interval or not ep.in_utterance or self._speculated():
                 return False
-            return self._endpointer.position - self._last_partial >= interval
+            silence = ep.position - ep.speech_end
+            if self._early_delay and silence >= _PAUSE and silence + self._partial_cost_samples >= self._early_delay:
+                return False
+            return ep.position - self._last_partial >= interval
 
     def _partial_interval(self) -> int:
         """Current partial interval in samples (0: partials off)."""

@@ -373,3 +373,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+# --- voxdesk bench assist (issue 5) -----------------------------------------------------------------------------
+from voxdesk.benches.assist_cli import register as _register_bench_assist  # noqa: E402
+
+_register_bench_assist(bench_app)

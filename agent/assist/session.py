@@ -121,6 +121,7 @@ class AssistSession:
         self._recent: deque[int] = deque()  # end_ms of recent new cards, for the rate limit
         self._classified: OrderedDict[str, IntentResult] = OrderedDict()
         self._prepared: dict[str, PreparedAnswer | None] = {}
+        self._prefetched: set[str] = set()  # texts classified from partials
 
     # --- input ------------------------------------------------------------------------------------------------
 
@@ -133,6 +134,7 @@ class AssistSession:
             return
         result = self._engine.classify(partial.text)
         self._remember(key, result)
+        self._prefetched.add(key)
         if result.label is not None:
             self._prepare(result.label)
 
@@ -175,10 +177,12 @@ class AssistSession:
         if result is None:
             result = self._engine.classify(final.text)
             self._remember(key, result)
-        else:
+        elif key in self._prefetched:
             self.prefetch_hits += 1
         label = result.label
         prepared = self._prepare(label) if label is not None else None
+        if prepared is None:
+            label = None  # the question left the library since the classifier was fitted: out of scope
         top = result.top[0] if result.top else None
         intent = IntentDetected(
             call_id=self.call_id,
@@ -219,7 +223,8 @@ class AssistSession:
         self._classified[key] = result
         self._classified.move_to_end(key)
         while len(self._classified) > 32:
-            self._classified.popitem(last=False)
+            dropped, _ = self._classified.popitem(last=False)
+            self._prefetched.discard(dropped)
 
     def _prepare(self, question_id: str) -> PreparedAnswer | None:
         if question_id not in self._prepared:

@@ -632,3 +632,20 @@ def test_partials_that_loop_are_not_emitted() -> None:
     events = feed_ms(tr, 5_000)
     texts = [e.text for e in events if isinstance(e, PartialTranscript | FinalTranscript)]
     assert texts and all(t == "我想查一下账单" for t in texts)
+
+
+def test_no_partial_in_a_pause_that_would_delay_the_speculative_final() -> None:
+    """After 100 ms of silence, a partial whose pass (its last compute time) would still run when the speculative
+    final is due (300 ms of silence) is not started; with speculation off, the same pause gets partials."""
+
+    def pause_passes(early_final_ms: int | None) -> int:
+        config = replace(CONFIG, partial_interval_ms=200, early_final_ms=early_final_ms)
+        tr = transcriber([(1_000, 3_000)], ScriptedRecognizer(by_length, compute_ms=250.0), config=config)
+        feed_ms(tr, 3_100)  # speech, then 100 ms of silence
+        assert tr.stats.partial_passes > 0
+        before = tr.stats.partial_passes
+        feed_ms(tr, 200)  # silence 100-300 ms: the speculative final is due at its end
+        return tr.stats.partial_passes - before
+
+    assert pause_passes(300) == 0
+    assert pause_passes(None) >= 1

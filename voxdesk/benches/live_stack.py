@@ -11,6 +11,7 @@ first-frame wall clock times, for latency measurements). :meth:`LiveStack.close`
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -173,6 +174,8 @@ class LiveStack:
         from voxdesk.db import upgrade
         from voxdesk.demo.loader import load_demo
 
+        for noisy in ("alembic", "httpx"):  # their INFO lines would drown the benchmark's table
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         (self.work / "var").mkdir(parents=True, exist_ok=True)
         database = self.settings.database.model_copy(update={"url": self.env["VOXDESK_DATABASE_URL"]})
         container = build_container(self.settings.model_copy(update={"database": database}))

@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 
 from asr.base import Recognizer, VoiceActivityDetector
+from asr.engine_parts import Signal, early_counts, early_final_ready, partial_ready
 from asr.media_stream import DecodeDefaults, MediaStream
 from asr.streaming import StreamingConfig, StreamingTranscriber
 from asr.worker_stats import DutyCycle, SpeechWorkerStats, keep_timing
@@ -86,7 +87,7 @@ class SpeechEngine:
         self._partial_duty = DutyCycle()
         self._busy: set[StreamKey] = set()  # streams an inference thread is recognising now
         self._inference_threads = max(1, inference_threads)
-        self._signal = _Signal()  # bumped by the intake thread when there may be something to recognise
+        self._signal = Signal()  # bumped by the intake thread when there may be something to recognise
         self._intake_done = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -256,7 +257,7 @@ class SpeechEngine:
                 continue
             if partials and self._run_one_partial():
                 continue
-            soon = self._waiting(_early_final_ready) or (partials and self._waiting(_partial_ready))
+            soon = self._waiting(early_final_ready) or (partials and self._waiting(partial_ready))
             seen = self._signal.wait(seen, 0.05 if soon else 0.5)
 
     def _oldest_stamp(self, key: StreamKey, stream: MediaStream) -> float:
@@ -312,14 +313,14 @@ class SpeechEngine:
             started = time.monotonic()
             if queued_at is not None:
                 keep_timing(self.stats.final_wait_ms, 1000.0 * (started - queued_at))
-            before = _early_counts(transcriber)
+            before = early_counts(transcriber)
             try:
                 final = transcriber.run_final()
             except Exception:  # task root: a failed final is logged, the stream goes on
                 self.stats.errors += 1
                 log.exception("final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
                 final = None
-            if not self._add_early_counts(before, transcriber):  # a reused speculation decoded nothing
+            if not self._addearly_counts(before, transcriber):  # a reused speculation decoded nothing
                 keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
             if final is not None:
                 self.stats.finals += 1
@@ -329,9 +330,9 @@ class SpeechEngine:
             self._release(key)
         return True
 
-    def _add_early_counts(self, before: tuple[int, int], transcriber: StreamingTranscriber) -> bool:
+    def _addearly_counts(self, before: tuple[int, int], transcriber: StreamingTranscriber) -> bool:
         """Add the stream's speculation outcomes since ``before`` to the worker's; whether one was used."""
-        used, wasted = _early_counts(transcriber)
+        used, wasted = early_counts(transcriber)
         with self._lock:  # several inference threads count
             self.stats.early_finals_used += used - before[0]
             self.stats.early_finals_wasted += wasted - before[1]
@@ -339,7 +340,7 @@ class SpeechEngine:
 
     def _run_one_early_final(self) -> bool:
         """A speculative final for the due stream silent longest; whether one was tried."""
-        key = self._claim(_early_final_ready, lambda _, s: -float(s.transcriber.silence_ms) if s.transcriber else 0.0)
+        key = self._claim(early_final_ready, lambda _, s: -float(s.transcriber.silence_ms) if s.transcriber else 0.0)
         if key is None:
             return False
         try:
@@ -348,7 +349,7 @@ class SpeechEngine:
             transcriber = stream.transcriber
             assert transcriber is not None
             transcriber.note_received(self._received.get(key, 0))
-            before = _early_counts(transcriber)
+            before = early_counts(transcriber)
             started = time.monotonic()
             try:
                 ran = transcriber.run_early_final()
@@ -360,7 +361,7 @@ class SpeechEngine:
                 with self._lock:
                     self.stats.early_finals += 1
                 keep_timing(self.stats.early_final_decode_ms, 1000.0 * (time.monotonic() - started))
-            self._add_early_counts(before, transcriber)
+            self._addearly_counts(before, transcriber)
         finally:
             self._release(key)
         return True
@@ -381,7 +382,7 @@ class SpeechEngine:
         """One partial pass for the most lagging due stream, within the partial budget; whether one ran."""
         if not self._partial_allowed():
             return False
-        key = self._claim(_partial_ready, lambda _, s: -float(s.transcriber.lag_ms) if s.transcriber else 0.0)
+        key = self._claim(partial_ready, lambda _, s: -float(s.transcriber.lag_ms) if s.transcriber else 0.0)
         if key is None:
             return False
         try:
@@ -411,39 +412,3 @@ class SpeechEngine:
         finally:
             self._release(key)
         return True
-
-
-def _partial_ready(stream: MediaStream) -> bool:
-    """Whether a live stream has a partial pass due."""
-    return stream.transcriber is not None and not stream.ended and stream.transcriber.partial_due
-
-
-def _early_final_ready(stream: MediaStream) -> bool:
-    """Whether a live stream has a speculative final due."""
-    return stream.transcriber is not None and not stream.ended and stream.transcriber.early_final_due
-
-
-def _early_counts(transcriber: StreamingTranscriber) -> tuple[int, int]:
-    """A stream's speculative finals used and wasted so far (changed only by the thread holding the stream)."""
-    return transcriber.stats.early_finals_used, transcriber.stats.early_finals_wasted
-
-
-class _Signal:
-    """A generation counter with a condition: the intake thread bumps it, idle inference threads wait for a bump
-    they have not seen (no wake-up is lost between a check and a wait)."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self._cond = threading.Condition()
-
-    def bump(self) -> None:
-        with self._cond:
-            self.generation += 1
-            self._cond.notify_all()
-
-    def wait(self, seen: int, timeout_s: float) -> int:
-        """Wait until the generation differs from ``seen`` (at most ``timeout_s``); returns the current one."""
-        with self._cond:
-            if self.generation == seen:
-                self._cond.wait(timeout_s)
-            return self.generation

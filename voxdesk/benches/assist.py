@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.audio import resample
-from core.events import FinalTranscript, Suggestion
+from core.events import CallStarted, FinalTranscript, Suggestion
 from core.logging import get_logger
 from knowledge.library import Question
 from telephony.peer_agent import BaresipAgent
@@ -217,7 +217,8 @@ def run_assist_bench(
         stack.close()
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
-    rows, summary = analyse(programs, rendered, media, events)
+    callers_by_phone = {phones[i % len(phones)]: program for i, (_, program) in enumerate(programs)}
+    rows, summary = analyse(callers_by_phone, rendered, media, events)
     summary.update(calls=plan.calls, media_workers=media_workers, callers_ok=all(r.ok for r in results))
     if keep:
         summary["work_dir"] = str(work)
@@ -225,16 +226,18 @@ def run_assist_bench(
 
 
 def analyse(
-    programs: Sequence[tuple[Any, list[_Spoken]]],
+    programs: dict[str, list[_Spoken]],
     rendered: Sequence[Sequence[dict[str, Any]]],
     media: Sequence[dict[str, Any]],
     events: Sequence[tuple[float, Any]],
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-utterance rows (latency and stages) and the summary (p50/p95 ms, n, missed, intent accuracy)."""
+    """Per-utterance rows (latency and stages) and the summary (p50/p95 ms, n, missed, intent accuracy).
+
+    ``programs``: caller number → what that caller said (each call is matched to its program by its
+    ``CallStarted.caller``)."""
     timings = {(leg["call_id"], leg["leg"]): leg for w in media for leg in w.get("calls", [])}
     finals = {(e.call_id, e.end_ms): t for t, e in events if isinstance(e, FinalTranscript) and e.leg == "customer"}
     shown = {e.suggestion_id: (t, e) for t, e in events if isinstance(e, Suggestion)}
-    calls = sorted({e.call_id for _, e in events if isinstance(e, FinalTranscript)})
     rows: list[dict[str, Any]] = []
     for painted in (item for page in rendered for item in page):
         arrival, suggestion = shown.get(painted["suggestion_id"], (None, None))
@@ -254,8 +257,8 @@ def analyse(
             "to_suggestion_ms": round(arrival - final_at, 1) if final_at and arrival else None,
             "to_paint_ms": round(float(painted["painted_ms"]) - arrival, 1) if arrival else None,
         })  # fmt: skip
-    spoken = [s for _, program in programs for s in program]
-    expected = _expected(programs, calls, events)
+    spoken = [s for program in programs.values() for s in program]
+    expected = _expected(programs, events)
     correct = sum(1 for r in rows if expected.get((r["call_id"], r["end_ms"])) == r["question_id"])
     latencies = [r["latency_ms"] for r in rows]
     summary = {
@@ -281,22 +284,18 @@ def _stage(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r[key] is not None]
 
 
-def _expected(
-    programs: Sequence[tuple[Any, list[_Spoken]]], calls: Sequence[str], events: Sequence[tuple[float, Any]]
-) -> dict[tuple[str, int], str]:
-    """(call_id, final end_ms) → the question spoken there: each customer final is matched to the program clip of
-    its call that overlaps it (calls in order of their first final, programs in dialling order)."""
-    first: dict[str, float] = {}
-    for t, e in events:
-        if isinstance(e, FinalTranscript):
-            first.setdefault(e.call_id, t)
-    ordered = sorted(calls, key=lambda c: first.get(c, 0.0))
+def _expected(programs: dict[str, list[_Spoken]], events: Sequence[tuple[float, Any]]) -> dict[tuple[str, int], str]:
+    """(call_id, final end_ms) → the question spoken there: the clip of the call's program (found by its caller
+    number) that overlaps the customer final most."""
+    program_of = {
+        e.call_id: programs[e.caller] for _, e in events if isinstance(e, CallStarted) and e.caller in programs
+    }
     out: dict[tuple[str, int], str] = {}
-    for (_, program), call_id in zip(programs, ordered, strict=False):
-        for _, e in events:
-            if isinstance(e, FinalTranscript) and e.call_id == call_id and e.leg == "customer":
-                best = max(program, key=lambda s: min(s.end_ms, e.end_ms) - max(s.start_ms, e.start_ms))
-                out[(call_id, e.end_ms)] = best.question_id
+    for _, e in events:
+        if isinstance(e, FinalTranscript) and e.leg == "customer" and e.call_id in program_of:
+            program = program_of[e.call_id]
+            best = max(program, key=lambda s: min(s.end_ms, e.end_ms) - max(s.start_ms, e.start_ms))
+            out[(e.call_id, e.end_ms)] = best.question_id
     return out
 
 

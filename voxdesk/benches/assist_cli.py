@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["register", "render_summary"]
+__all__ = ["register", "render_rows", "render_summary"]
 
 
 def _ms(value: object) -> str:
@@ -36,6 +36,19 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
     )
 
 
+def render_rows(rows: list[dict[str, Any]], console: Console) -> None:
+    """One row per measured card: the call, the question, its end of speech (call ms) and the stages."""
+    table = Table(title="cards")
+    for name in ("call", "question", "end of speech", "→ final", "→ suggestion", "→ painted", "total"):
+        table.add_column(name, justify="left" if name in ("call", "question") else "right")
+    for r in sorted(rows, key=lambda r: (r["call_id"], r["end_ms"])):
+        table.add_row(
+            r["call_id"][:13], str(r["question_id"]), f"{r['end_ms']} ms", _ms(r["to_final_ms"]),
+            _ms(r["to_suggestion_ms"]), _ms(r["to_paint_ms"]), _ms(r["latency_ms"]),
+        )  # fmt: skip
+    console.print(table)
+
+
 def register(bench_app: typer.Typer) -> None:
     """Add the ``assist`` command to the ``voxdesk bench`` group."""
 
@@ -44,6 +57,7 @@ def register(bench_app: typer.Typer) -> None:
         calls: Annotated[int, typer.Option(min=1, max=8, help="Concurrent assisted calls.")] = 1,
         utterances: Annotated[int, typer.Option(min=1, help="Customer questions in all (shared by the calls).")] = 30,
         gap_ms: Annotated[int, typer.Option(min=1500, help="Silence between two questions (ms).")] = 4000,
+        per_utterance: Annotated[bool, typer.Option(help="Print one row per measured card.")] = False,
         keep: Annotated[bool, typer.Option(help="Keep the work folder (logs, pcaps, database).")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     ) -> None:
@@ -57,9 +71,11 @@ def register(bench_app: typer.Typer) -> None:
         plan = AssistBenchPlan(calls=calls, utterances=utterances, gap_ms=gap_ms)
         try:
             with console.status(f"{calls} assisted call(s), {utterances} questions…"):
-                _, summary = run_assist_bench(settings, plan, config_file=_STATE["config"], keep=keep)
+                rows, summary = run_assist_bench(settings, plan, config_file=_STATE["config"], keep=keep)
         except VoxdeskError as exc:
             _fail(exc)
+        if per_utterance:
+            render_rows(rows, console)
         render_summary(summary, console)
         if as_json:
             sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")

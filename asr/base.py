@@ -59,6 +59,10 @@ class DecodeOptions:
     window is fitted to the audio plus 1 s, but never shorter than this. Whisper's encoder cost grows steeply with
     its window (base, int8, 2 threads: ~350 ms for 30 s, ~40 ms for 10 s), so a fitted window makes live
     re-decoding several times cheaper, at a small accuracy cost on telephone audio."""
+    max_tokens_per_s: float | None = None
+    """Cap on the tokens decoded per second of audio (plus 16): a decoding loop (Whisper repeating a phrase until
+    its 448-token limit, seen on this CPU) then stops after a bounded time instead of taking seconds. Speech is
+    at most ~8 tokens/s in Mandarin; ``None`` = no cap (batch)."""
     timestamps: bool = True
     """Predict segment timestamps. Live passes turn them off (the VAD gives the times; it is faster and it avoids
     timestamp-driven repetition on short windows)."""

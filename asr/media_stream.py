@@ -35,14 +35,24 @@ class DecodeDefaults:
     """Initial prompt for ``zh`` streams without their own prompt (Simplified Chinese)."""
 
 
+LIVE_TOKENS_PER_S = 15.0
+"""Token cap of live passes (per second of audio, plus 16): about twice the densest speech."""
+
+
 def decode_options(start: StreamStart, defaults: DecodeDefaults) -> DecodeOptions:
     """The options for every pass on this stream: its language and prompt, the worker's beam and hot words, no
-    timestamps (the VAD gives the times)."""
+    timestamps (the VAD gives the times), and a cap of 15 tokens per second of audio (live passes must not spend
+    seconds in a decoding loop)."""
     prompt = start.prompt
     if prompt is None and start.lang == "zh":
         prompt = defaults.zh_prompt
     return DecodeOptions(
-        lang=start.lang, prompt=prompt, beam_size=defaults.beam_size, hotwords=defaults.hotwords, timestamps=False
+        lang=start.lang,
+        prompt=prompt,
+        beam_size=defaults.beam_size,
+        hotwords=defaults.hotwords,
+        timestamps=False,
+        max_tokens_per_s=LIVE_TOKENS_PER_S,
     )
 
 

@@ -252,9 +252,17 @@ class FasterWhisperRecognizer:
                 vad_filter=self.vad_filter,
                 condition_on_previous_text=True,
                 without_timestamps=not options.timestamps,
+                max_new_tokens=_token_cap(len(audio), options.max_tokens_per_s),
             )
             return list(segments)  # materialise the lazy generator here, on the worker
         except (RuntimeError, ValueError) as exc:
             raise VoxdeskError("Speech recognition failed.") from exc
         finally:
             self._model.window.min_s = None
+
+
+def _token_cap(samples: int, per_s: float | None) -> int | None:
+    """Most tokens to decode for ``samples`` of 16 kHz audio at ``per_s`` tokens per second (``None``: no cap)."""
+    if per_s is None:
+        return None
+    return min(220, 16 + int(per_s * samples / 16_000))

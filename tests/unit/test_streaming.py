@@ -430,8 +430,9 @@ async def test_worker_transcribes_streams_and_survives_malformed_messages(tmp_pa
     assert w.stats.malformed == 2 and w.stats.finals == 1 and w.stats.errors == 0
     # zh stream without its own prompt: the worker's zh prompt and hot words, beam 1
     assert rec.calls[-1].options == DecodeOptions(
-        lang="zh", prompt="以下是普通话的句子。", beam_size=1, hotwords=("信用卡",), timestamps=False
-    )
+        lang="zh", prompt="以下是普通话的句子。", beam_size=1, hotwords=("信用卡",), timestamps=False,
+        max_tokens_per_s=15.0,
+    )  # fmt: skip
 
 
 async def test_worker_under_backpressure_keeps_every_final(tmp_path: Path) -> None:
@@ -584,7 +585,7 @@ def test_media_stream_zh_prompt_and_odd_l16_payload() -> None:
     )
     own = StreamStart("c", "customer", "pcmu", 8_000, lang="zh", prompt="信用卡")
     assert decode_options(own, defaults) == DecodeOptions(
-        lang="zh", prompt="信用卡", beam_size=1, hotwords=("理财",), timestamps=False
+        lang="zh", prompt="信用卡", beam_size=1, hotwords=("理财",), timestamps=False, max_tokens_per_s=15.0
     )
     assert decode_options(StreamStart("c", "customer", "pcmu", 8_000, lang="en"), defaults).prompt is None
     stream = media_stream(StreamStart("c", "customer", "l16", 16_000), [], ScriptedRecognizer())
@@ -649,3 +650,11 @@ def test_no_partial_in_a_pause_that_would_delay_the_speculative_final() -> None:
 
     assert pause_passes(300) == 0
     assert pause_passes(None) >= 1
+
+
+def test_live_token_cap_bounds_a_decoding_loop() -> None:
+    from asr.backends.faster_whisper import _token_cap
+
+    assert _token_cap(16_000 * 4, None) is None  # batch: no cap
+    assert _token_cap(16_000 * 4, 15.0) == 16 + 60  # 4 s of audio: at most 76 tokens
+    assert _token_cap(16_000 * 60, 15.0) == 220  # never beyond what fits after Whisper's prompt

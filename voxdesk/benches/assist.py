@@ -207,6 +207,7 @@ def run_assist_bench(
             finally:
                 browser.close()
         media = stack.stop_media()
+        speech = stack.stop_speech()
         assert stack.recorder is not None
         events = list(stack.recorder.events)
     finally:
@@ -220,6 +221,7 @@ def run_assist_bench(
     callers_by_phone = {phones[i % len(phones)]: program for i, (_, program) in enumerate(programs)}
     rows, summary = analyse(callers_by_phone, rendered, media, events)
     summary.update(calls=plan.calls, media_workers=media_workers, callers_ok=all(r.ok for r in results))
+    summary.update(speech_summary(speech))
     if keep:
         summary["work_dir"] = str(work)
     return rows, summary
@@ -278,6 +280,28 @@ def analyse(
         "latencies_ms": sorted(latencies),
     }
     return rows, summary
+
+
+def speech_summary(speech: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The speech workers' side: speculative finals used / wasted, final wait and decode p95 (ms), partials."""
+
+    def total(key: str) -> int:
+        return sum(int(w.get(key, 0)) for w in speech)
+
+    def joined(key: str) -> list[float]:
+        return [float(v) for w in speech for v in w.get(key, [])]
+
+    return {
+        "early_finals_used": total("early_finals_used"),
+        "early_finals_wasted": total("early_finals_wasted"),
+        "finals": total("finals"),
+        "partials": total("partials"),
+        "partials_skipped": total("partials_skipped"),
+        "final_wait_p95_ms": _pct(joined("final_wait_ms"), 95),
+        "final_decode_p95_ms": _pct(joined("final_decode_ms"), 95),
+        "early_final_decode_p95_ms": _pct(joined("early_final_decode_ms"), 95),
+        "partial_decode_p95_ms": _pct(joined("partial_decode_ms"), 95),
+    }
 
 
 def _stage(rows: Sequence[dict[str, Any]], key: str) -> list[float]:

@@ -116,7 +116,11 @@ class LiveStack:
         self.recorder = EventRecorder(self.context, self.proxy.backend, topics=("call.", "speech.", "nlu.", "assist."))
         speech = int(self.env.get("VOXDESK_ASR_SPEECH_WORKERS", self.settings.asr.speech_workers))
         for i in range(speech):
-            self._spawn(f"speech-{i}", ["voxdesk.speech_main", "--index", str(i)], "speech worker listening")
+            self._spawn(
+                f"speech-{i}",
+                ["voxdesk.speech_main", "--index", str(i), "--stats-file", str(self.work / f"speech-{i}.json")],
+                "speech worker listening",
+            )
         for i in range(self.media_workers):
             self._spawn(
                 f"media-{i}",
@@ -135,10 +139,17 @@ class LiveStack:
 
     def stop_media(self) -> list[dict[str, Any]]:
         """Stop the media workers (SIGTERM) and return their statistics files' contents."""
-        media = [c for c in self.children if c.name.startswith("media-")]
-        self._stop(media)
+        return self._stop_and_read("media-")
+
+    def stop_speech(self) -> list[dict[str, Any]]:
+        """Stop the speech workers (after the media workers: their streams end first) and return their statistics."""
+        return self._stop_and_read("speech-")
+
+    def _stop_and_read(self, prefix: str) -> list[dict[str, Any]]:
+        children = [c for c in self.children if c.name.startswith(prefix)]
+        self._stop(children)
         stats = []
-        for child in media:
+        for child in children:
             path = self.work / f"{child.name}.json"
             if not path.is_file():
                 raise BenchError(f"{child.name} wrote no statistics (exit {child.process.returncode})")

@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -98,3 +100,17 @@ def container(settings: Settings) -> Iterator[object]:
         yield built
     finally:
         built.close()
+
+
+def ncc_peak(signal_: npt.NDArray[np.float64], template: npt.NDArray[np.float64]) -> float:
+    """Peak of the normalised cross-correlation of ``template`` sliding over ``signal_`` (both 8 kHz)."""
+    if len(signal_) < len(template):
+        signal_ = np.concatenate([signal_, np.zeros(len(template) - len(signal_))])
+    n = len(signal_) + len(template)
+    size = 1 << (n - 1).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(signal_, size) * np.conj(np.fft.rfft(template, size)), size)
+    valid = corr[: len(signal_) - len(template) + 1]
+    energy = np.concatenate([[0.0], np.cumsum(signal_**2)])
+    window = energy[len(template) :] - energy[: len(signal_) - len(template) + 1]
+    denom = np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(template)
+    return float(np.max(valid / denom))

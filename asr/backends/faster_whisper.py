@@ -232,6 +232,20 @@ class FasterWhisperRecognizer:
             return None
         return prompt
 
+    def _token_cap(self, samples: int, options: DecodeOptions, hotwords: Sequence[str]) -> int | None:
+        """``max_new_tokens`` for a pass: the per-second cap, within what Whisper's 448-token context leaves after
+        the prompt (hot words and initial prompt, each at most 223 tokens); ``None`` when uncapped."""
+        cap = _token_cap(samples, options.max_tokens_per_s)
+        if cap is None:
+            return None
+        tokenizer = self._model.hf_tokenizer
+        prompt_text = options.prompt or self.zh_prompt or ""
+        used = min(len(tokenizer.encode(" ".join(hotwords)).ids), 223) + min(
+            len(tokenizer.encode(prompt_text).ids), 223
+        )
+        room = 448 - used - 8  # start-of-transcript, language, task and no-timestamps tokens, margin
+        return min(cap, room) if room > 16 else None
+
     def _decode(self, audio: npt.NDArray[np.float32], lang: Literal["zh", "en"], options: DecodeOptions) -> list[Any]:
         hotwords = [w for w in options.hotwords if w.strip()]
         if lang == "en":
@@ -252,7 +266,7 @@ class FasterWhisperRecognizer:
                 vad_filter=self.vad_filter,
                 condition_on_previous_text=True,
                 without_timestamps=not options.timestamps,
-                max_new_tokens=_token_cap(len(audio), options.max_tokens_per_s),
+                max_new_tokens=self._token_cap(len(audio), options, hotwords),
             )
             return list(segments)  # materialise the lazy generator here, on the worker
         except (RuntimeError, ValueError) as exc:

@@ -18,6 +18,7 @@ import pytest
 from core.audio import AudioClip, mix_to_mono, read_audio, resample, write_audio
 from telephony.peer_agent import BaresipAgent
 from telephony.peers import BaresipCaller
+from tests.conftest import ncc_peak
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip]
 
@@ -43,20 +44,6 @@ def to_8k(path: Path) -> npt.NDArray[np.float64]:
     clip = read_audio(path)
     mono = mix_to_mono(clip.samples)
     return (resample(mono, clip.sample_rate, 8000) if clip.sample_rate != 8000 else mono).astype(np.float64)
-
-
-def ncc_peak(signal_: npt.NDArray[np.float64], template: npt.NDArray[np.float64]) -> float:
-    """Peak of the normalised cross-correlation of ``template`` sliding over ``signal_`` (both 8 kHz)."""
-    if len(signal_) < len(template):
-        signal_ = np.concatenate([signal_, np.zeros(len(template) - len(signal_))])
-    n = len(signal_) + len(template)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(signal_, size) * np.conj(np.fft.rfft(template, size)), size)
-    valid = corr[: len(signal_) - len(template) + 1]
-    energy = np.concatenate([[0.0], np.cumsum(signal_**2)])
-    window = energy[len(template) :] - energy[: len(signal_) - len(template) + 1]
-    denom = np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(template)
-    return float(np.max(valid / denom))
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ import pytest
 from asr.metrics import error_counts
 from core.audio import mix_to_mono, read_audio, resample
 from telephony.peers import BaresipCaller, free_udp_port
-from tests.conftest import shared_data_root
+from tests.conftest import ncc_peak, shared_data_root
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip, pytest.mark.models, pytest.mark.slow]
 
@@ -190,25 +190,11 @@ def _to_8k(path: Path) -> npt.NDArray[np.float64]:
     return resample(mono, clip.sample_rate, 8000).astype(np.float64)
 
 
-def ncc_peak(signal_: npt.NDArray[np.float64], template: npt.NDArray[np.float64]) -> float:
-    """Peak of the normalised cross-correlation of ``template`` sliding over ``signal_`` (both 8 kHz)."""
-    if len(signal_) < len(template):
-        signal_ = np.concatenate([signal_, np.zeros(len(template) - len(signal_))])
-    n = len(signal_) + len(template)
-    size = 1 << (n - 1).bit_length()
-    corr = np.fft.irfft(np.fft.rfft(signal_, size) * np.conj(np.fft.rfft(template, size)), size)
-    valid = corr[: len(signal_) - len(template) + 1]
-    energy = np.concatenate([[0.0], np.cumsum(signal_**2)])
-    window = energy[len(template) :] - energy[: len(signal_) - len(template) + 1]
-    denom = np.sqrt(np.maximum(window, 1e-9)) * np.linalg.norm(template)
-    return float(np.max(valid / denom))
-
-
 @pytest.mark.parametrize(
     ("line", "number", "lang", "prefer", "limit"),
     [
         pytest.param("navigator-en", "95501", "en", "jfk", 0.25, id="navigator-en-jfk"),
-        pytest.param("navigator", "95500", "zh", "aishell", 0.35, id="navigator-zh-aishell"),
+        pytest.param("navigator", "95500", "zh", "aishell_tfasr", 0.35, id="navigator-zh-aishell"),
     ],
 )
 def test_call_is_answered_transcribed_and_recorded(

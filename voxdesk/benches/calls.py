@@ -52,7 +52,7 @@ from voxdesk.benches.calls_report import CallRow, analyse
 from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
-__all__ = ["BenchError", "CallsBenchPlan", "EventRecorder", "free_port_block", "run_calls_bench"]
+__all__ = ["BenchError", "CallsBenchPlan", "EventRecorder", "free_port_block", "run_calls_bench", "stop_processes"]
 
 log = get_logger(__name__)
 BenchLang = Literal["zh", "en", "mixed"]
@@ -121,6 +121,20 @@ class EventRecorder:
         self._stop.set()
         self._thread.join(timeout=5)
         self._socket.close(linger=0)
+
+
+def stop_processes(processes: Sequence[tuple[str, subprocess.Popen[str]]], timeout_s: float = _STOP_TIMEOUT_S) -> None:
+    """SIGTERM every (name, process) still running, then wait for each; SIGKILL one that outlives ``timeout_s``."""
+    for _, process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in processes:
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            log.warning("bench child killed after SIGTERM timeout", child=name)
+            process.kill()
+            process.wait()
 
 
 def free_port_block(count: int, *, step: int = 1) -> int:
@@ -256,16 +270,7 @@ class _Run:
             self.callers.append(caller)
 
     def stop(self, children: Sequence[_Child]) -> None:
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.process.wait(timeout=_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                log.warning("bench child killed after SIGTERM timeout", child=child.name)
-                child.process.kill()
-                child.process.wait()
+        stop_processes([(c.name, c.process) for c in children])
 
     def drain_speech(self) -> None:
         """Wait until no final transcript has arrived for a few seconds (at most ``_DRAIN_MAX_S``)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +27,7 @@ import zmq
 
 from core.bus.zmq_bus import ZmqBusProxy
 from core.logging import get_logger
-from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block
+from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, stop_processes
 from voxdesk.settings import Settings
 
 __all__ = ["LiveStack", "StaffUser"]
@@ -234,16 +233,7 @@ class LiveStack:
         raise BenchError(f"web server not ready:\n{self.log_tail()}")
 
     def _stop(self, children: Sequence[_Child]) -> None:
-        for child in children:
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.process.wait(timeout=_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                log.warning("stack child killed after SIGTERM timeout", child=child.name)
-                child.process.kill()
-                child.process.wait()
+        stop_processes([(c.name, c.process) for c in children])
 
 
 def _free_tcp_port() -> int:

@@ -13,20 +13,7 @@
   let partials = {};
   let timer = null;
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === null || value === undefined) continue;
-      if (key === "class") node.className = value;
-      else if (key.startsWith("data-")) node.setAttribute(key, value);
-      else node[key] = value;
-    }
-    for (const child of children) {
-      if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
+  const el = (...args) => window.voxdesk.el(...args);  // voxdesk.js loads after this script
 
   function clock(ms) {
     if (ms === null || ms === undefined) return "";

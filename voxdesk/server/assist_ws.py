@@ -24,7 +24,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from core.bus.base import EventBus, Subscription
-from core.errors import VoxdeskError
+from core.errors import NotFoundError, VoxdeskError
 from core.events import CallEnded, Event, LegConnected
 from core.logging import get_logger
 from telephony.lines import uri_user
@@ -61,6 +61,10 @@ async def assist_ws(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.close(refusal or CLOSE_FORBIDDEN)
         return
+    if mode == "call" and not await _may_follow(container, principal, websocket.query_params.get("call_id", "")):
+        await websocket.accept()
+        await websocket.close(CLOSE_FORBIDDEN)
+        return
     bus: EventBus | None = websocket.app.state.bus
     if bus is None:
         await websocket.accept()
@@ -91,6 +95,17 @@ async def assist_ws(websocket: WebSocket) -> None:
             await websocket.close(CLOSE_INTERNAL)
     finally:
         await sub.aclose()
+
+
+async def _may_follow(container: Container, principal: Principal, call_id: str) -> bool:
+    """Supervisors follow any call; an agent only a known call that is theirs or not yet taken (as the snapshot)."""
+    if allowed(principal.roles, SUPERVISORS):
+        return True
+    try:
+        call = await run_in_threadpool(assist_store(container).get_call, call_id)
+    except NotFoundError:
+        return False
+    return not call.agent_user or call.agent_user == principal.sip_user
 
 
 class _Stream:

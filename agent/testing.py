@@ -4,7 +4,8 @@
 :class:`agent.assist.suggest.IntentSource`): it answers from a list of rules and records what it was asked, so a
 test can prove that a pre-fetched partial saved a classification. :class:`FakeApprovedScripts` is an in-memory
 :class:`knowledge.script_models.ApprovedScripts`; :func:`answer_scripts` approves one answer per library question.
-:func:`sample_customer` builds a fictional, identified customer with a few overrides.
+:func:`sample_customer` builds a fictional, identified customer with a few overrides. :class:`ToneSynthesizer` is a
+deterministic :class:`agent.tts.base.SpeechSynthesizer` (a tone per sentence, its length set by the text).
 
 No I/O, no models. :class:`ScriptedIntents` may be called from the hub's worker threads (``calls`` is appended
 under a lock); the other doubles are for one thread.
@@ -15,10 +16,15 @@ from __future__ import annotations
 import builtins
 import re
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import numpy as np
+
+from agent.tts.base import split_sentences
+from core.audio import AudioClip, PcmArray
 from core.errors import NotFoundError
 from core.ids import CustomerId
 from knowledge.compliance import ScriptKind
@@ -27,7 +33,14 @@ from knowledge.script_models import ApprovedScript
 from nlu.intents import IntentResult, IntentScore
 from profiles.models import Consent, Customer, Holding
 
-__all__ = ["FakeApprovedScripts", "IntentRule", "ScriptedIntents", "answer_scripts", "sample_customer"]
+__all__ = [
+    "FakeApprovedScripts",
+    "IntentRule",
+    "ScriptedIntents",
+    "ToneSynthesizer",
+    "answer_scripts",
+    "sample_customer",
+]
 
 _FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -168,3 +181,83 @@ def sample_customer(**overrides: object) -> Customer:
     }
     fields.update(overrides)
     return Customer.model_validate(fields)
+
+
+class ToneSynthesizer:
+    """A :class:`agent.tts.base.SpeechSynthesizer` that "speaks" each sentence as a sine tone, deterministically.
+
+    Each sentence of :func:`agent.tts.base.split_sentences` becomes ``base_ms + ms_per_char * len(sentence)`` ms
+    of a ``frequency_hz`` Hz tone at peak ``amplitude`` (int16 units) and ``sample_rate_hz`` Hz (22,050 like
+    Piper's medium voices), with a raised-cosine fade of ``fade_ms`` ms at both ends (0: the tone starts and stops
+    abruptly, mid-waveform) and then ``pause_ms`` ms of silence. ``delay_s`` seconds of sleep per sentence stand
+    in for inference time (to widen races in concurrency tests).
+
+    Thread-safe: :attr:`calls` and :attr:`sentences` are appended under a lock.
+    """
+
+    def __init__(
+        self,
+        sample_rate_hz: int = 22_050,
+        *,
+        frequency_hz: float = 440.0,
+        amplitude: int = 8_000,
+        base_ms: float = 100.0,
+        ms_per_char: float = 20.0,
+        fade_ms: float = 5.0,
+        pause_ms: float = 0.0,
+        delay_s: float = 0.0,
+    ) -> None:
+        self._rate = sample_rate_hz
+        self.frequency_hz = frequency_hz
+        self.amplitude = amplitude
+        self.base_ms = base_ms
+        self.ms_per_char = ms_per_char
+        self.fade_ms = fade_ms
+        self.pause_ms = pause_ms
+        self.delay_s = delay_s
+        self.calls: list[str] = []
+        """Texts passed to :meth:`synthesize` or :meth:`synthesize_sentences`, oldest first."""
+        self.sentences: list[str] = []
+        """Sentences rendered so far, oldest first."""
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate_hz(self) -> int:
+        """Rate of every clip returned (Hz)."""
+        return self._rate
+
+    def sentence_samples(self, sentence: str) -> int:
+        """Length of the clip for one sentence, in samples (tone plus pause)."""
+        return round(self._rate * (self.base_ms + self.ms_per_char * len(sentence) + self.pause_ms) / 1000)
+
+    def synthesize(self, text: str) -> AudioClip:
+        """All sentences of ``text`` back to back as one mono clip; empty when there is nothing to say."""
+        with self._lock:
+            self.calls.append(text)
+        parts = [self._render(sentence) for sentence in split_sentences(text)]
+        samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+        return AudioClip(samples, self._rate, 1)
+
+    def synthesize_sentences(self, text: str) -> Iterator[AudioClip]:
+        """One mono clip per sentence, each rendered when the iterator is advanced."""
+        with self._lock:
+            self.calls.append(text)
+        for sentence in split_sentences(text):
+            yield AudioClip(self._render(sentence), self._rate, 1)
+
+    def _render(self, sentence: str) -> PcmArray:
+        with self._lock:
+            self.sentences.append(sentence)
+        if self.delay_s > 0:
+            time.sleep(self.delay_s)
+        n_tone = round(self._rate * (self.base_ms + self.ms_per_char * len(sentence)) / 1000)
+        n_pause = round(self._rate * self.pause_ms / 1000)
+        t = np.arange(n_tone, dtype=np.float64) / self._rate
+        tone = self.amplitude * np.sin(2 * np.pi * self.frequency_hz * t)
+        n_fade = min(round(self._rate * self.fade_ms / 1000), n_tone // 2)
+        if n_fade > 0:
+            ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_fade, dtype=np.float64) / n_fade)
+            tone[:n_fade] *= ramp
+            tone[n_tone - n_fade :] *= ramp[::-1]
+        pcm = np.concatenate([np.rint(tone), np.zeros(n_pause)]).astype(np.int16)
+        return pcm

@@ -52,7 +52,15 @@ from voxdesk.benches.calls_report import CallRow, analyse
 from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
-__all__ = ["BenchError", "CallsBenchPlan", "EventRecorder", "free_port_block", "run_calls_bench", "stop_processes"]
+__all__ = [
+    "BenchError",
+    "CallsBenchPlan",
+    "EventRecorder",
+    "free_port_block",
+    "private_env",
+    "run_calls_bench",
+    "stop_processes",
+]
 
 log = get_logger(__name__)
 BenchLang = Literal["zh", "en", "mixed"]
@@ -123,6 +131,40 @@ class EventRecorder:
         self._socket.close(linger=0)
 
 
+def private_env(
+    settings: Settings,
+    work: Path,
+    *,
+    database: str,
+    media_workers: int,
+    sip_port: int,
+    rtp_port: int,
+    config_file: Path | None = None,
+) -> dict[str, str]:
+    """The environment of a private Voxdesk in ``work``: this process's environment and settings (``config_file``)
+    except for the database (SQLite file ``database`` in ``work``), the bus and speech sockets, the SIP and RTP
+    ports of ``media_workers`` media workers, the recordings folder and the shared model cache."""
+    env = dict(os.environ)
+    if config_file is not None:
+        env["VOXDESK_CONFIG"] = str(config_file.resolve())
+    env.update(
+        VOXDESK_VAR_DIR=str(work / "var"),
+        VOXDESK_DATABASE_URL=f"sqlite:///{work}/{database}",
+        VOXDESK_BUS_BACKEND="zmq",
+        VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
+        VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
+        VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
+        VOXDESK_TELEPHONY_MEDIA_WORKERS=str(media_workers),
+        VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
+        VOXDESK_TELEPHONY_SIP_PORT=str(sip_port),
+        VOXDESK_TELEPHONY_RTP_PORT_START=str(rtp_port),
+        VOXDESK_RECORDING_DIRECTORY=str(work / "recordings"),
+        VOXDESK_MODELS_CACHE_DIR=str(settings.models.cache_dir.resolve()),
+        VOXDESK_LOGGING_JSON_LOGS="true",
+    )
+    return env
+
+
 def stop_processes(processes: Sequence[tuple[str, subprocess.Popen[str]]], timeout_s: float = _STOP_TIMEOUT_S) -> None:
     """SIGTERM every (name, process) still running, then wait for each; SIGKILL one that outlives ``timeout_s``."""
     for _, process in processes:
@@ -169,25 +211,16 @@ class _Run:
         self.speech_workers = plan.speech_workers or settings.asr.speech_workers
         self.sip_port = free_port_block(self.media_workers)
         self.rtp_port = free_port_block(self.media_workers, step=100)
-        self.env = dict(os.environ)
-        if config_file is not None:
-            self.env["VOXDESK_CONFIG"] = str(config_file.resolve())
-        self.env.update(
-            VOXDESK_VAR_DIR=str(work / "var"),
-            VOXDESK_DATABASE_URL=f"sqlite:///{work}/bench.db",
-            VOXDESK_BUS_BACKEND="zmq",
-            VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
-            VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
-            VOXDESK_ASR_SPEECH_WORKERS=str(self.speech_workers),
-            VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
-            VOXDESK_TELEPHONY_MEDIA_WORKERS=str(self.media_workers),
-            VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
-            VOXDESK_TELEPHONY_SIP_PORT=str(self.sip_port),
-            VOXDESK_TELEPHONY_RTP_PORT_START=str(self.rtp_port),
-            VOXDESK_RECORDING_DIRECTORY=str(work / "recordings"),
-            VOXDESK_MODELS_CACHE_DIR=str(settings.models.cache_dir.resolve()),
-            VOXDESK_LOGGING_JSON_LOGS="true",
+        self.env = private_env(
+            settings,
+            work,
+            database="bench.db",
+            media_workers=self.media_workers,
+            sip_port=self.sip_port,
+            rtp_port=self.rtp_port,
+            config_file=config_file,
         )
+        self.env["VOXDESK_ASR_SPEECH_WORKERS"] = str(self.speech_workers)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
         self.proxy.start()

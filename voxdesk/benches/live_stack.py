@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ import zmq
 
 from core.bus.zmq_bus import ZmqBusProxy
 from core.logging import get_logger
-from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, stop_processes
+from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, private_env, stop_processes
 from voxdesk.settings import Settings
 
 __all__ = ["LiveStack", "StaffUser"]
@@ -74,27 +73,20 @@ class LiveStack:
         self.rtp_port = free_port_block(media_workers, step=100)
         self.http_port = _free_tcp_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
-        self.env = dict(os.environ)
-        if config_file is not None:
-            self.env["VOXDESK_CONFIG"] = str(config_file.resolve())
+        self.env = private_env(
+            settings,
+            work,
+            database="stack.db",
+            media_workers=media_workers,
+            sip_port=self.sip_port,
+            rtp_port=self.rtp_port,
+            config_file=config_file,
+        )
         self.env.update(
-            VOXDESK_VAR_DIR=str(work / "var"),
-            VOXDESK_DATABASE_URL=f"sqlite:///{work}/stack.db",
-            VOXDESK_BUS_BACKEND="zmq",
-            VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
-            VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
-            VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
-            VOXDESK_TELEPHONY_MEDIA_WORKERS=str(media_workers),
-            VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
-            VOXDESK_TELEPHONY_SIP_PORT=str(self.sip_port),
-            VOXDESK_TELEPHONY_RTP_PORT_START=str(self.rtp_port),
-            VOXDESK_RECORDING_DIRECTORY=str(work / "recordings"),
-            VOXDESK_MODELS_CACHE_DIR=str(settings.models.cache_dir.resolve()),
             VOXDESK_KNOWLEDGE_INDEX_DIR=str(settings.knowledge.index_dir.resolve()),
             VOXDESK_SERVER_HOST="127.0.0.1",
             VOXDESK_SERVER_PORT=str(self.http_port),
             VOXDESK_ASSIST_AGENT_WORKERS="1",
-            VOXDESK_LOGGING_JSON_LOGS="true",
             **(dict(overrides) if overrides else {}),
         )
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()

@@ -320,7 +320,7 @@ class SpeechEngine:
                 self.stats.errors += 1
                 log.exception("final transcription failed", worker=self.index, call_id=key[0], leg=key[1])
                 final = None
-            if not self._addearly_counts(before, transcriber):  # a reused speculation decoded nothing
+            if not self._add_early_counts(before, transcriber):  # a reused speculation decoded nothing
                 keep_timing(self.stats.final_decode_ms, 1000.0 * (time.monotonic() - started))
             if final is not None:
                 self.stats.finals += 1
@@ -330,7 +330,7 @@ class SpeechEngine:
             self._release(key)
         return True
 
-    def _addearly_counts(self, before: tuple[int, int], transcriber: StreamingTranscriber) -> bool:
+    def _add_early_counts(self, before: tuple[int, int], transcriber: StreamingTranscriber) -> bool:
         """Add the stream's speculation outcomes since ``before`` to the worker's; whether one was used."""
         used, wasted = early_counts(transcriber)
         with self._lock:  # several inference threads count
@@ -361,7 +361,7 @@ class SpeechEngine:
                 with self._lock:
                     self.stats.early_finals += 1
                 keep_timing(self.stats.early_final_decode_ms, 1000.0 * (time.monotonic() - started))
-            self._addearly_counts(before, transcriber)
+            self._add_early_counts(before, transcriber)
         finally:
             self._release(key)
         return True

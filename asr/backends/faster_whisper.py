@@ -160,6 +160,7 @@ class FasterWhisperRecognizer:
         self.vad_filter = vad_filter
         self.zh_prompt = zh_prompt
         self._model = _load_model(model_dir, compute_type, cpu_threads, num_workers)
+        self._prompt_token_counts: dict[str, int] = {}
 
     @property
     def model(self) -> WhisperModel:
@@ -232,24 +233,30 @@ class FasterWhisperRecognizer:
             return None
         return prompt
 
-    def _token_cap(self, samples: int, options: DecodeOptions, hotwords: Sequence[str]) -> int | None:
+    def _token_cap(self, samples: int, per_s: float | None, hotwords: str, prompt: str | None) -> int | None:
         """``max_new_tokens`` for a pass: the per-second cap, within what Whisper's 448-token context leaves after
         the prompt (hot words and initial prompt, each at most 223 tokens); ``None`` when uncapped."""
-        cap = _token_cap(samples, options.max_tokens_per_s)
+        cap = _token_cap(samples, per_s)
         if cap is None:
             return None
-        tokenizer = self._model.hf_tokenizer
-        prompt_text = options.prompt or self.zh_prompt or ""
-        used = min(len(tokenizer.encode(" ".join(hotwords)).ids), 223) + min(
-            len(tokenizer.encode(prompt_text).ids), 223
-        )
-        room = 448 - used - 8  # start-of-transcript, language, task and no-timestamps tokens, margin
+        room = 448 - self._prompt_tokens(hotwords) - self._prompt_tokens(prompt or "") - 8  # + SOT, language, task
         return min(cap, room) if room > 16 else None
+
+    def _prompt_tokens(self, text: str) -> int:
+        """Tokens of a prompt part, at most 223 (as faster-whisper truncates it); counted once per text (any
+        thread: a racing first count only repeats the same work)."""
+        count = self._prompt_token_counts.get(text)
+        if count is None:
+            count = min(len(self._model.hf_tokenizer.encode(text).ids), 223) if text else 0
+            self._prompt_token_counts[text] = count
+        return count
 
     def _decode(self, audio: npt.NDArray[np.float32], lang: Literal["zh", "en"], options: DecodeOptions) -> list[Any]:
         hotwords = [w for w in options.hotwords if w.strip()]
         if lang == "en":
             hotwords = [w for w in hotwords if not cjk_chars(w)]
+        joined_hotwords = " ".join(hotwords)
+        prompt = self._prompt(lang, options)
         temperature: float | tuple[float, ...] = (
             self.temperatures[0] if len(self.temperatures) == 1 else self.temperatures
         )
@@ -261,12 +268,12 @@ class FasterWhisperRecognizer:
                 beam_size=max(1, options.beam_size),
                 best_of=max(1, options.beam_size),
                 temperature=temperature,
-                initial_prompt=self._prompt(lang, options),
-                hotwords=" ".join(hotwords) or None,
+                initial_prompt=prompt,
+                hotwords=joined_hotwords or None,
                 vad_filter=self.vad_filter,
                 condition_on_previous_text=True,
                 without_timestamps=not options.timestamps,
-                max_new_tokens=self._token_cap(len(audio), options, hotwords),
+                max_new_tokens=self._token_cap(len(audio), options.max_tokens_per_s, joined_hotwords, prompt),
             )
             return list(segments)  # materialise the lazy generator here, on the worker
         except (RuntimeError, ValueError) as exc:

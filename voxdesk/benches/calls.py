@@ -58,6 +58,7 @@ __all__ = [
     "EventRecorder",
     "free_port_block",
     "private_env",
+    "read_stats_files",
     "run_calls_bench",
     "stop_processes",
 ]
@@ -163,6 +164,18 @@ def private_env(
         VOXDESK_LOGGING_JSON_LOGS="true",
     )
     return env
+
+
+def read_stats_files(work: Path, processes: Sequence[tuple[str, subprocess.Popen[str]]]) -> list[dict[str, Any]]:
+    """The statistics each stopped (name, process) wrote to ``work/<name>.json`` at exit, in order; raises
+    :class:`BenchError` naming one that wrote none."""
+    out = []
+    for name, process in processes:
+        path = work / f"{name}.json"
+        if not path.is_file():
+            raise BenchError(f"{name} wrote no statistics (exit {process.returncode})")
+        out.append(json.loads(path.read_text(encoding="utf-8")))
+    return out
 
 
 def stop_processes(processes: Sequence[tuple[str, subprocess.Popen[str]]], timeout_s: float = _STOP_TIMEOUT_S) -> None:
@@ -315,13 +328,7 @@ class _Run:
             time.sleep(0.2)
 
     def stats(self, children: Sequence[_Child]) -> list[dict[str, Any]]:
-        out = []
-        for child in children:
-            path = self.work / f"{child.name}.json"
-            if not path.is_file():
-                raise BenchError(f"{child.name} wrote no statistics (exit {child.process.returncode})")
-            out.append(json.loads(path.read_text(encoding="utf-8")))
-        return out
+        return read_stats_files(self.work, [(c.name, c.process) for c in children])
 
     def close(self) -> None:
         for caller in self.callers:

@@ -10,7 +10,6 @@ first-frame wall clock times, for latency measurements). :meth:`LiveStack.close`
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -26,7 +25,14 @@ import zmq
 
 from core.bus.zmq_bus import ZmqBusProxy
 from core.logging import get_logger
-from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, private_env, stop_processes
+from voxdesk.benches.calls import (
+    BenchError,
+    EventRecorder,
+    free_port_block,
+    private_env,
+    read_stats_files,
+    stop_processes,
+)
 from voxdesk.settings import Settings
 
 __all__ = ["LiveStack", "StaffUser"]
@@ -139,13 +145,7 @@ class LiveStack:
     def _stop_and_read(self, prefix: str) -> list[dict[str, Any]]:
         children = [c for c in self.children if c.name.startswith(prefix)]
         self._stop(children)
-        stats = []
-        for child in children:
-            path = self.work / f"{child.name}.json"
-            if not path.is_file():
-                raise BenchError(f"{child.name} wrote no statistics (exit {child.process.returncode})")
-            stats.append(json.loads(path.read_text(encoding="utf-8")))
-        return stats
+        return read_stats_files(self.work, [(c.name, c.process) for c in children])
 
     def close(self) -> None:
         """Stop every child (SIGTERM, then SIGKILL), the recorder and the bus proxy."""

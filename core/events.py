@@ -46,6 +46,8 @@ class CallStarted(Event):
     caller: str | None = None
     """E.164 caller number; masked in logs."""
     campaign_id: CampaignId | None = None
+    media_worker: int | None = None
+    """Index of the media worker that holds the call (bot audio and call commands go to its play channel)."""
 
 
 class CallAnswered(Event):
@@ -57,13 +59,18 @@ class CallAnswered(Event):
 
 
 class CallTransferred(Event):
-    """The call was routed to a human skill group, with the context gathered so far."""
+    """A transfer of the call to a human finished: the agent leg answered (``connected``) or could not be
+    reached (``failed``, with the SIP code). Sent by the media worker that bridges the call."""
 
     kind: Literal["call.transferred"] = "call.transferred"
     call_id: CallId
     skill_group: str
     agent_id: UserId | None = None
     reason: str = ""
+    status: Literal["connected", "failed"] = "connected"
+    target: str = ""
+    """SIP URI the call was transferred to (masked in logs)."""
+    sip_code: int | None = None
 
 
 class LegConnected(Event):
@@ -108,6 +115,50 @@ class DtmfReceived(Event):
     call_id: CallId
     digit: str
     duration_ms: int | None = None
+
+
+class BotAudio(Event):
+    """What the media worker did with one bot utterance (a segment of synthesised or recorded speech): its first
+    frame went to the caller (``started``), it was ``paused`` / ``resumed`` for a possible barge-in, it played to
+    the end (``completed``) or was cut off (``stopped``: barge-in, a newer prompt, a transfer, hangup)."""
+
+    kind: Literal["bot.audio"] = "bot.audio"
+    call_id: CallId
+    segment: int
+    """The navigator's number for the utterance within the call."""
+    state: Literal["started", "paused", "resumed", "completed", "stopped"]
+    at_ms: float
+    """Wall-clock epoch time (ms) of the media clock tick at which it happened."""
+    played_ms: int = 0
+    """Audio of the segment played so far (ms)."""
+
+
+class BotSaid(Event):
+    """The navigator spoke ``text`` to the caller (the bot leg of the transcript)."""
+
+    kind: Literal["navigator.said"] = "navigator.said"
+    call_id: CallId
+    segment: int
+    text: str
+    prompt_key: str | None = None
+    interruptible: bool = True
+
+
+class NavigatorHandoff(Event):
+    """The navigator hands the call to a human: what the agent's assist panel shows on pick-up."""
+
+    kind: Literal["navigator.handoff"] = "navigator.handoff"
+    call_id: CallId
+    skill_group: str
+    reason: str
+    intent: QuestionId | None = None
+    intent_confidence: float | None = None
+    customer_id: CustomerId | None = None
+    identity_verified: bool = False
+    transcript: list[tuple[str, str]] = Field(default_factory=list)
+    """``(speaker, text)`` with speaker ``bot``, ``caller`` or ``dtmf``, in order."""
+    slots: list[tuple[str, str]] = Field(default_factory=list)
+    """Filled slots and self-service results ``(name, text)``; card and ID digits arrive masked."""
 
 
 # --- speech --------------------------------------------------------------------------------------------------
@@ -310,6 +361,9 @@ AnyEvent = Annotated[
     | RecordingSaved
     | CallEnded
     | DtmfReceived
+    | BotAudio
+    | BotSaid
+    | NavigatorHandoff
     | SpeechStarted
     | PartialTranscript
     | FinalTranscript
@@ -335,6 +389,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "call.recording",
     "call.ended",
     "call.dtmf",
+    "bot.audio",
+    "navigator.said",
+    "navigator.handoff",
     "speech.started",
     "speech.partial",
     "speech.final",

@@ -40,6 +40,9 @@ class StreamStart:
     prompt: str | None = None
     started_at_ms: int = 0
     """Wall-clock epoch time of the call's start (ms), so ``start_ms`` offsets can be turned into times."""
+    dialog: bool = False
+    """A leg talking to the voice bot (navigator and outbound lines): the speech worker ends its utterances
+    sooner (``asr.dialog_*`` settings), since the caller waits for an answer after each turn."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,75 @@ def decode_media(frames: list[bytes]) -> MediaMessage:
     except (IndexError, struct.error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise InvalidInputError("malformed media message") from exc
     raise InvalidInputError("malformed media message")
+
+
+# --- play channel: navigator → media worker ------------------------------------------------------------------
+
+PlayAction = Literal["pause", "resume", "stop", "hangup", "transfer"]
+_PLAY_HEADER = struct.Struct("<IBI")  # segment, flags, sample rate; followed by the UTF-8 call id
+_INTERRUPTIBLE, _LAST = 1, 2
+
+
+@dataclass(frozen=True)
+class PlayAudio:
+    """Bot speech for one call: ``payload`` is little-endian int16 mono at ``sample_rate_hz`` (whole 20 ms frames
+    at the media worker's bridge rate). Chunks of one ``segment`` play in order; ``last`` closes the segment."""
+
+    call_id: str
+    segment: int
+    payload: bytes
+    sample_rate_hz: int
+    interruptible: bool = True
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class PlayControl:
+    """A command for one call's bot audio or the call itself.
+
+    ``pause``/``resume``: hold the interruptible segment playing now (a possible barge-in) or carry on from where
+    it stopped; ``stop``: drop every interruptible segment queued or playing; ``hangup``: end the call after the
+    segments still queued have played (``reason``); ``transfer``: bridge the caller to ``target`` (a SIP URI) for
+    ``skill_group``."""
+
+    call_id: str
+    action: PlayAction
+    target: str = ""
+    skill_group: str = ""
+    reason: str = ""
+
+
+PlayMessage = PlayAudio | PlayControl
+
+
+def encode_play(message: PlayMessage) -> list[bytes]:
+    """Frames for ``zmq`` ``send_multipart`` on the play channel."""
+    if isinstance(message, PlayAudio):
+        flags = (_INTERRUPTIBLE if message.interruptible else 0) | (_LAST if message.last else 0)
+        header = _PLAY_HEADER.pack(message.segment, flags, message.sample_rate_hz)
+        return [b"P", header + message.call_id.encode(), message.payload]
+    return [b"C", json.dumps(asdict(message), separators=(",", ":")).encode()]
+
+
+def decode_play(frames: list[bytes]) -> PlayMessage:
+    """Parse frames from :func:`encode_play`; raises :class:`InvalidInputError` on anything malformed."""
+    try:
+        tag = frames[0]
+        if tag == b"P" and len(frames) == 3:
+            segment, flags, rate = _PLAY_HEADER.unpack_from(frames[1])
+            call_id = frames[1][_PLAY_HEADER.size :].decode()
+            payload = bytes(frames[2])
+            if not call_id or len(payload) % 2:
+                raise InvalidInputError("malformed play message")
+            return PlayAudio(call_id, segment, payload, rate, bool(flags & _INTERRUPTIBLE), bool(flags & _LAST))
+        if tag == b"C" and len(frames) == 2:
+            control = PlayControl(**json.loads(frames[1]))
+            if control.action not in ("pause", "resume", "stop", "hangup", "transfer") or not control.call_id:
+                raise InvalidInputError("unknown play command")
+            return control
+    except (IndexError, struct.error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise InvalidInputError("malformed play message") from exc
+    raise InvalidInputError("malformed play message")
 
 
 def worker_for_call(call_id: str, workers: int) -> int:

@@ -137,6 +137,16 @@ class AsrSettings(BaseModel):
     english_only_model: Literal["base", "tiny.en"] = "base"
     """Model for lines whose language is ``en``; ``tiny.en`` is faster."""
     zh_prompt: str = "以下是普通话的句子，关于银行业务。"
+    dialog_endpoint_silence_ms: int = Field(default=400, ge=100)
+    """Silence that ends an utterance on a leg talking to the voice bot (navigator and outbound lines), ms: the
+    caller waits for the bot after each turn, so the turn ends sooner than in a conversation between people."""
+    dialog_min_speech_ms: int = Field(default=120, ge=40)
+    """Speech that starts an utterance on a bot leg (ms): it is also the barge-in trigger, so it is kept short;
+    a click or a backchannel that starts one only pauses the bot, which then resumes."""
+    dialog_post_roll_ms: int = Field(default=200, ge=0)
+    """Audio kept after the last speech frame on a bot leg (ms); the speculative final starts here."""
+    dialog_early_final_ms: int | None = Field(default=200, ge=0)
+    """Silence after which a bot leg's final is decoded speculatively (ms; at least ``dialog_post_roll_ms``)."""
     hotwords: list[str] = Field(
         default_factory=lambda: ["信用卡", "储蓄卡", "理财", "基金", "贷款", "还款", "账单", "额度", "挂失", "转账"]
     )
@@ -171,6 +181,10 @@ class TelephonySettings(BaseModel):
     """pjsua2's compiled limit; an assisted call uses two slots (customer leg + agent leg)."""
     ring_timeout_s: float = 30.0
     """Outbound legs not answered within this are cancelled (s)."""
+    clock_rate_hz: Literal[8000, 16000] = 8000
+    """Rate of the media workers' conference bridge (Hz): recordings, streams and bot audio use it."""
+    play_endpoint_template: str = "ipc://var/run/play-{index}.sock"
+    """Where media worker ``index`` receives bot audio and call commands from navigator sessions (PULL)."""
     lines: list[LineSettings] = Field(
         default_factory=lambda: [
             LineSettings(name="navigator", kind="navigator", number="95500", lang="zh"),
@@ -246,6 +260,38 @@ class AssistSettings(BaseModel):
     """Optional: draft post-call summaries with this chat model; the extractive summary is the fallback."""
 
 
+class NavigatorSettings(BaseModel):
+    """The voice navigator (``agent/navigator/``, docs/navigator.md): dialogs, voices, routing to agents."""
+
+    lines: list[str] | None = None
+    """Line names whose calls the navigator answers; unset = every ``navigator`` line."""
+    voices: dict[Literal["zh", "en"], Path] = Field(default_factory=dict)
+    """A Piper voice (``.onnx``, with its ``.onnx.json`` beside it) per language; ``en`` defaults to the bundled
+    en_US-joe-medium voice. No Chinese voice ships: a bank supplies one by path."""
+    prompt_dirs: dict[Literal["zh", "en"], Path] = Field(default_factory=dict)
+    """Pre-recorded prompts (``<prompt key>.wav``) per language, spoken where a language has no voice."""
+    prompt_cache_dir: Path = Path("var/prompt-cache")
+    """Rendered fixed prompts and approved answer scripts, per voice and rate."""
+    flows_dir: Path | None = None
+    """A folder of the bank's own flow YAML files, loaded after (and overriding) the shipped flows."""
+    skill_groups: dict[str, str] = Field(default_factory=dict)
+    """SIP URI of each skill group's agents (a softphone, or a Kamailio group address), for transfers."""
+    default_transfer_uri: str | None = None
+    """Where a transfer goes when its skill group has no URI; unset: the caller is told no agent is free."""
+    backchannels: dict[Literal["zh", "en"], list[str]] = Field(
+        default_factory=lambda: {  # type: ignore[arg-type]
+            "zh": ["嗯", "嗯嗯", "嗯哼", "哦", "噢", "啊", "唔", "好", "好好"],
+            "en": ["uh-huh", "uh huh", "mm-hmm", "mhm", "mm", "hmm", "ok", "okay", "right", "i see", "oh"],
+        }
+    )
+    """Short replies said while the bot speaks that do not interrupt it (the paused prompt resumes); said after
+    the prompt ended they are ordinary answers. Matched on the whole utterance, case and punctuation ignored."""
+    resume_after_ms: int = Field(default=1_200, ge=200)
+    """A paused prompt resumes when no utterance follows the pause within this (a click, a cough), ms."""
+    pool_threads: int = Field(default=1, ge=1, le=4)
+    """Threads synthesising speech in an agent process (Piper uses one core each)."""
+
+
 class DemoSettings(BaseModel):
     """The fictional demo bank loaded on first run."""
 
@@ -281,6 +327,7 @@ class Settings(BaseSettings):
     supervisor: SupervisorSettings = SupervisorSettings()
     knowledge: KnowledgeSettings = KnowledgeSettings()
     assist: AssistSettings = AssistSettings()
+    navigator: NavigatorSettings = NavigatorSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

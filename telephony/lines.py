@@ -122,3 +122,7 @@ class CallLeg:
     ended: bool = False
     recording: bool = False
     """Whether the sender holds this call's streams and recording (customer legs)."""
+    playout: Any = None
+    """The bot audio queue (:class:`telephony.playout.Playout`) of a customer leg the bot answered."""
+    transfer: tuple[str, str] | None = None
+    """``(target URI, skill group)`` of a transfer in progress or done (customer legs)."""

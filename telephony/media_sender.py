@@ -106,6 +106,8 @@ class CallStream:
     lang: Literal["zh", "en", "auto"]
     started_at_ms: int
     """Wall-clock epoch time of the call's start (ms)."""
+    dialog: bool = False
+    """The customer talks to the bot (navigator/outbound lines): speech workers end its turns sooner."""
 
 
 @dataclass
@@ -254,17 +256,24 @@ class MediaSender:
 
     def _on_leg(self, key: int, leg: int, name: Leg | None, offset_ms: int) -> None:
         state = self._calls.get(key)
-        if state is None or state.active[leg]:
+        if state is None or (state.active[leg] and (name is None or state.names.get(leg) == name)):
             return
-        self._write(state)  # what the other leg sent so far is recorded against silence
-        state.active[leg] = True
-        if name is not None:
+        if not state.active[leg]:
+            self._write(state)  # what the other leg sent so far is recorded against silence
+            state.active[leg] = True
+        if name is not None:  # a new stream; on a recorded-only leg (the bot's, before a transfer) it starts now
             info = state.info
+            old = state.names.get(leg)
+            if old is not None:
+                self._send(state, encode_media(StreamEnd(info.call_id, old, "transfer")))
             state.names[leg] = name
             state.offsets[leg] = offset_ms
+            state.seq[leg] = 0
+            state.timing.pop(leg, None)
             start = StreamStart(
-                info.call_id, name, "l16", self.sample_rate_hz, info.lang, info.line, None, info.started_at_ms
-            )
+                info.call_id, name, "l16", self.sample_rate_hz, info.lang, info.line, None, info.started_at_ms,
+                dialog=info.dialog and name == "customer",
+            )  # fmt: skip
             self._send(state, encode_media(start))
 
     def _on_frame(self, key: int, leg: int, payload: bytes, t_ns: int) -> None:

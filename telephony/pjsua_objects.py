@@ -10,7 +10,7 @@ queues it: nothing is computed inside a pjsua2 callback. SIP callbacks (``onInco
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import pjsua2 as pj
@@ -127,8 +127,8 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
     """A conference-bridge port tapping one call leg.
 
     ``sink(key, leg, payload)`` gets a copy of every frame (L16 bytes): received audio as ``rx_leg``; when
-    ``tx_leg`` is set, also what the port played as ``tx_leg`` (``b""`` = silence). ``prompt`` frames (L16 bytes
-    at the bridge rate, one frame each) are played once from the start.
+    ``tx_leg`` is set, also what the port played as ``tx_leg`` (``b""`` = silence). ``playout`` (a
+    :class:`telephony.playout.Playout`) gives the frames to play, one per tick; without one the port is silent.
     """
 
     def __init__(
@@ -139,7 +139,7 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
         *,
         rx_leg: int = LEFT,
         tx_leg: int | None = RIGHT,
-        prompt: Sequence[bytes] = (),
+        playout: Any = None,
     ) -> None:
         super().__init__()
         self._key = key
@@ -147,15 +147,19 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
         self._access = access
         self._rx_leg = rx_leg
         self._tx_leg = tx_leg
-        self._prompt = prompt
-        self._next = 0
+        self._playout = playout
         self.failures = 0
         """Frame callbacks that raised (logged once; the frame is lost)."""
 
     @property
     def transmits(self) -> bool:
         """Whether the port has anything to play or record on its transmit side."""
-        return self._tx_leg is not None or bool(self._prompt)
+        return self._tx_leg is not None or self._playout is not None
+
+    def stop_recording_tx(self) -> None:
+        """Stop reporting played frames (a transferred call's right channel is the agent's from now on). Any
+        thread: the media clock thread reads the attribute on its next tick."""
+        self._tx_leg = None
 
     def onFrameReceived(self, frame: Any) -> None:  # media clock thread, ~2 µs hot, ~40 µs cold
         try:
@@ -175,16 +179,15 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
             log.exception("media port frame callback failed", key=self._key)
 
     def _play(self, frame: Any) -> None:
-        data = b""
-        if self._next < len(self._prompt):
-            data = self._prompt[self._next]
-            self._next += 1
+        data = self._playout.next_frame() if self._playout is not None else b""
+        if data:
             self._access.write(frame, data, pj.PJMEDIA_FRAME_TYPE_AUDIO)
         else:
             frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
             frame.size = 0
-        if self._tx_leg is not None:
-            self._sink(self._key, self._tx_leg, data)
+        tx_leg = self._tx_leg
+        if tx_leg is not None:
+            self._sink(self._key, tx_leg, data)
 
 
 def create_port(port: VoxPort, name: str, clock_rate_hz: int) -> VoxPort:

@@ -14,8 +14,11 @@ Threads:
 
 Inbound calls: the request-URI user part selects a line (unknown number: **404 Not Found**).
 
-* ``navigator`` (and ``outbound``) lines are answered at once (200 OK, PCMU/PCMA, RFC 2833 DTMF); the line's
-  disclosure prompt is played to the caller and recorded on the right channel.
+* ``navigator`` (and ``outbound``) lines are answered at once (200 OK, PCMU/PCMA, RFC 2833 DTMF). What the bot
+  says comes over the play channel (:mod:`telephony.play_receiver`, commands in :mod:`telephony.pjsua_commands`)
+  into the call's :class:`telephony.playout.Playout`, and is recorded on the right channel; a line's own
+  disclosure WAV, if set, plays first and cannot be interrupted. A navigator can hang the call up or transfer it
+  to an agent (bridged like an assisted line, see :mod:`telephony.pjsua_commands`).
 * ``assisted`` lines are a B2BUA: the caller gets 180 Ringing while the worker dials ``agent_uri``; when the
   agent answers the caller is answered and both legs are bridged both ways in the conference bridge, each leg
   tapped separately (streams ``customer`` and ``agent``). An agent that is busy/declines/fails makes the caller
@@ -40,11 +43,15 @@ from core.errors import ConfigError
 from core.events import CallAnswered, CallEnded, CallStarted, DtmfReceived, Event, LegConnected, RecordingSaved
 from core.ids import new_call_id
 from core.logging import get_logger
+from core.media import PlayMessage
 from telephony import lines as sip
 from telephony.lines import CallLeg, Line
 from telephony.media_sender import LEFT, RIGHT, CallStream, MediaSender
+from telephony.pjsua_commands import CallCommands
+from telephony.play_receiver import PlayReceiver
 from telephony.prompts import load_prompt
 from telephony.recorder import RecordingInfo
+from telephony.rtp_stats import stream_statistics
 
 log = get_logger(__name__)
 
@@ -52,12 +59,14 @@ PJSUA_MAX_CALLS = 4
 """Compiled call limit of the pjsua2 wheel (per process)."""
 
 
-class PjsuaMediaWorker:
+class PjsuaMediaWorker(CallCommands):
     """SIP + RTP for up to ``max_calls`` call legs; streams and records them (see the module docstring).
 
     ``speech_endpoints`` are the ZeroMQ PULL endpoints of the speech workers (``AsrSettings
     .speech_endpoint_template`` filled in for each index). ``recording_dir`` ``None`` records nothing.
-    ``clock_rate_hz`` is the conference bridge rate, which is also the rate of streamed and recorded audio (Hz).
+    ``clock_rate_hz`` is the conference bridge rate, which is also the rate of streamed and recorded audio and of
+    bot audio (Hz). ``play_endpoint`` is where the play channel binds (``None``: no navigator can speak);
+    ``index`` is the worker's number, reported in ``CallStarted.media_worker``.
     :meth:`start` and :meth:`stop` are called from one owner thread (the process's main thread).
     """
 
@@ -79,6 +88,8 @@ class PjsuaMediaWorker:
         rtp_port_range: int = 100,
         poll_ms: int = 10,
         pjsip_log_level: int = 1,
+        play_endpoint: str | None = None,
+        index: int = 0,
     ) -> None:
         if not 1 <= max_calls <= PJSUA_MAX_CALLS:
             raise ConfigError("max_calls must be between 1 and 4 (pjsua2's compiled limit)", max_calls=max_calls)
@@ -90,11 +101,14 @@ class PjsuaMediaWorker:
         self.clock_rate_hz = clock_rate_hz
         self.poll_ms = poll_ms
         self.pjsip_log_level = pjsip_log_level
+        self.index = index
         self.shutdown_grace_s = 5.0
         self.sender = MediaSender(speech_endpoints, recording_dir, recording_format, clock_rate_hz)
         self._emit = emit
         self._clock: Clock = clock or SystemClock()
         self._prompts: dict[str, list[bytes]] = {}
+        self._init_commands()
+        self.receiver = PlayReceiver(play_endpoint, self._deliver_play) if play_endpoint else None
         self._legs: dict[int, CallLeg] = {}
         self._next_key = 0
         self._stopping = threading.Event()
@@ -126,12 +140,20 @@ class PjsuaMediaWorker:
             if line.disclosure_wav is not None:
                 self._prompts[line.name] = load_prompt(line.disclosure_wav, self.clock_rate_hz)
         self.sender.start()
+        if self.receiver is not None:
+            try:
+                self.receiver.start()
+            except ConfigError:
+                self.sender.close()
+                raise
         self._thread = threading.Thread(target=self._run, name="voxdesk-pjsua", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s) or self._start_error is not None:
             self._stopping.set()
             self._thread.join(timeout=timeout_s)
             self.sender.close()
+            if self.receiver is not None:
+                self.receiver.stop()
             raise ConfigError(
                 "SIP media worker could not start", port=self.sip_port, reason=self._start_reason
             ) from self._start_error
@@ -142,6 +164,8 @@ class PjsuaMediaWorker:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
             self._thread = None
+        if self.receiver is not None:
+            self.receiver.stop()
         self.sender.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
@@ -183,6 +207,7 @@ class PjsuaMediaWorker:
             while not self._stopping.is_set():
                 ep.libHandleEvents(self.poll_ms)
                 self._check_ring_timers()
+                self.run_commands()
                 self._reap()
         except Exception:  # task root of the pjsua thread
             log.exception("pjsua thread failed")
@@ -218,15 +243,6 @@ class PjsuaMediaWorker:
             leg.port = None
             leg.obj = None
 
-    def _check_ring_timers(self) -> None:
-        now = self._clock.monotonic()
-        for leg in list(self._legs.values()):
-            if leg.ring_deadline is not None and not leg.ended and leg.answered_at is None and now >= leg.ring_deadline:
-                leg.ring_deadline = None
-                leg.outcome_code = sip.SIP_REQUEST_TIMEOUT
-                log.info("agent leg not answered in time; cancelling", call_id=leg.call_id)
-                leg.obj.hangup(self._po.call_op())
-
     def _new_key(self) -> int:
         key, self._next_key = self._next_key, self._next_key + 1
         return key
@@ -243,7 +259,7 @@ class PjsuaMediaWorker:
         self._emit(
             CallStarted(
                 call_id=leg.call_id, direction="inbound", line=line.name if line else dialled,
-                caller=sip.uri_user(str(info.remoteUri)), at=leg.started_at,
+                caller=sip.uri_user(str(info.remoteUri)), at=leg.started_at, media_worker=self.index,
             )
         )  # fmt: skip
         slots = 2 if sip.bridged(line) else 1
@@ -256,25 +272,13 @@ class PjsuaMediaWorker:
             self._dial_agent(leg, line.agent_uri)
             return
         else:
+            playout = self.open_playout(leg)
+            prompt = self._prompts.get(line.name)
+            if prompt:
+                playout.add(-1, b"".join(prompt), interruptible=False, last=True)
             call.answer(self._po.call_op(200))
             return
         call.hangup(self._po.call_op(leg.outcome_code))
-
-    def _dial_agent(self, customer: CallLeg, agent_uri: str) -> None:
-        po = self._po
-        obj = po.VoxCall(self._account, po.pj.PJSUA_INVALID_ID, self)
-        obj.key = self._new_key()
-        agent = CallLeg(obj.key, customer.call_id, customer.line, obj, self._clock.monotonic(), customer.started_at)
-        agent.customer_key, agent.peer_key, customer.peer_key = customer.key, customer.key, agent.key
-        agent.ring_deadline = self._clock.monotonic() + self.ring_timeout_s
-        self._legs[agent.key] = agent
-        try:
-            obj.makeCall(agent_uri, po.call_op())
-        except Exception:  # pjsua2 raises its Error for a bad URI or no route
-            log.exception("agent leg could not be dialled", call_id=customer.call_id)
-            agent.ended = True
-            customer.outcome_code = sip.SIP_TEMPORARILY_UNAVAILABLE
-            customer.obj.hangup(po.call_op(sip.SIP_TEMPORARILY_UNAVAILABLE))
 
     def on_rejected(self, request: str, remote: str, status_code: int) -> None:
         dialled = sip.dialled_number(request)
@@ -283,7 +287,7 @@ class PjsuaMediaWorker:
         now = self._clock.now()
         self._emit(
             CallStarted(call_id=call_id, direction="inbound", line=line.name if line else dialled,
-                        caller=sip.uri_user(remote), at=now)
+                        caller=sip.uri_user(remote), at=now, media_worker=self.index)
         )  # fmt: skip
         reason = sip.end_reason(status_code, answered=False, shutting_down=False)
         self._emit(CallEnded(call_id=call_id, duration_ms=0, reason=reason, sip_code=status_code))
@@ -300,17 +304,22 @@ class PjsuaMediaWorker:
             leg.answered_at = self._clock.monotonic()
             if leg.customer_key is not None:  # the agent answered: answer the waiting customer
                 self._emit(CallAnswered(call_id=leg.call_id, by="agent"))
-                if peer is not None and not peer.ended:
+                if peer is not None and not peer.ended and peer.answered_at is None:
                     peer.obj.answer(self._po.call_op(200))
+                elif peer is not None and not peer.ended:  # a transfer from the bot
+                    self.transfer_answered(peer)
             elif not sip.bridged(leg.line):
                 self._emit(CallAnswered(call_id=leg.call_id, by="bot"))
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             leg.ended = True
             code = leg.outcome_code or int(info.lastStatusCode) or None
             if leg.customer_key is None:
+                self.close_playout(leg)
                 self._finish(leg, code)
             if peer is not None and not peer.ended:
-                if leg.customer_key is not None and peer.answered_at is None:  # agent failed before answering
+                if leg.customer_key is not None and leg.answered_at is None and peer.transfer is not None:
+                    self.transfer_failed_leg(peer, code)  # the caller stays with the bot
+                elif leg.customer_key is not None and peer.answered_at is None:  # agent failed before answering
                     peer.outcome_code = code
                     reply = sip.SIP_BUSY_HERE if code in (486, 600) else sip.SIP_TEMPORARILY_UNAVAILABLE
                     peer.obj.hangup(self._po.call_op(reply))
@@ -324,18 +333,8 @@ class PjsuaMediaWorker:
         if leg is None or leg.answered_at is None:
             return
         try:
-            stat = call.getStreamStat(stream_index)
-            rx, jb = stat.rtcp.rxStat, stat.jbuf
-            self.rtp_stats.append(
-                {
-                    "call_id": leg.call_id, "leg": "agent" if leg.customer_key is not None else "customer",
-                    "rx_packets": int(rx.pkt), "rx_lost": int(rx.loss), "rx_discarded": int(rx.discard),
-                    "rx_duplicates": int(rx.dup), "rx_reordered": int(rx.reorder),
-                    "jitter_ms_mean": int(rx.jitterUsec.mean) / 1000, "jitter_ms_max": int(rx.jitterUsec.max) / 1000,
-                    "jbuf_lost": int(jb.lost), "jbuf_discarded": int(jb.discard), "jbuf_empty": int(jb.empty),
-                    "jbuf_delay_ms_mean": int(jb.avgDelayMsec),
-                }
-            )  # fmt: skip
+            leg_name = "agent" if leg.customer_key is not None else "customer"
+            self.rtp_stats.append(stream_statistics(call.getStreamStat(stream_index), leg.call_id, leg_name))
         except Exception:  # noqa: BLE001 - statistics only: a stream already gone is not an error
             log.debug("rtp statistics unavailable", call_id=leg.call_id)
 
@@ -385,14 +384,6 @@ class PjsuaMediaWorker:
                     audio.startTransmit(peer_audio)
                     peer_audio.startTransmit(audio)
 
-    def _audio_of(self, call: Any) -> Any:
-        pj = self._po.pj
-        info = call.getInfo()  # keep it referenced: ``info.media`` points into it (SWIG)
-        for media in info.media:
-            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                return call.getAudioMedia(media.index)
-        return None
-
     def _open_leg(self, leg: CallLeg, remote_uri: str) -> Any:
         """Create the tap port of ``leg`` and start its streams (and, for a customer leg, the recording)."""
         assert leg.line is not None
@@ -403,7 +394,10 @@ class PjsuaMediaWorker:
         if not customer.recording:  # the first leg with media (the agent's, on an assisted line) opens the call
             customer.recording = True
             started_at_ms = int(customer.started_at.timestamp() * 1000)
-            self.sender.open_call(customer_key, CallStream(leg.call_id, leg.line.name, leg.line.lang, started_at_ms))
+            dialog = not sip.bridged(leg.line)
+            self.sender.open_call(
+                customer_key, CallStream(leg.call_id, leg.line.name, leg.line.lang, started_at_ms, dialog)
+            )
         if leg.customer_key is None:
             self.sender.open_leg(leg.key, LEFT, "customer", offset_ms)
             navigator = not sip.bridged(leg.line)
@@ -411,7 +405,7 @@ class PjsuaMediaWorker:
                 self.sender.open_leg(leg.key, RIGHT, None, offset_ms)  # what the bot plays: recorded only
             port = po.VoxPort(
                 leg.key, self.sender.frame, self._access, rx_leg=LEFT, tx_leg=RIGHT if navigator else None,
-                prompt=self._prompts.get(leg.line.name, ()),
+                playout=leg.playout,
             )  # fmt: skip
             self._emit(LegConnected(call_id=leg.call_id, leg="customer", remote_uri=remote_uri))
         else:
@@ -419,6 +413,9 @@ class PjsuaMediaWorker:
             port = po.VoxPort(customer_key, self.sender.frame, self._access, rx_leg=RIGHT, tx_leg=None)
             self._emit(LegConnected(call_id=leg.call_id, leg="agent", remote_uri=remote_uri))
         return po.create_port(port, f"vox-leg-{leg.key}", self.clock_rate_hz)
+
+    def _deliver_play(self, message: PlayMessage) -> None:
+        self.deliver(message)
 
     def on_dtmf(self, call: Any, digit: str, duration_ms: int | None) -> None:
         leg = self._legs.get(call.key)

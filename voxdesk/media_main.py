@@ -58,6 +58,9 @@ def build_worker(settings: Settings, index: int, emit: Callable[[Event], None]) 
         emit=emit,
         max_calls=tel.max_calls_per_worker,
         ring_timeout_s=tel.ring_timeout_s,
+        clock_rate_hz=tel.clock_rate_hz,
+        play_endpoint=tel.play_endpoint_template.format(index=index),
+        index=index,
     )
 
 
@@ -72,6 +75,8 @@ def write_stats(worker: PjsuaMediaWorker, index: int, path: Path) -> None:
             "frames_in": sender.frames_in,
             "sent_chunks": sender.sent_chunks,
             "dropped_chunks": sender.dropped_chunks,
+            "play_dropped": worker.play_dropped,
+            "play_received": worker.receiver.received if worker.receiver is not None else 0,
             "calls": list(sender.call_stats),
             "rtp": list(worker.rtp_stats),
         },

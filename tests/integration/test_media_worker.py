@@ -220,6 +220,7 @@ def worker_factory(tmp_path: Path) -> Iterator[object]:
             VOXDESK_BUS_ZMQ_BACKEND=proxy.backend,
             VOXDESK_ASR_SPEECH_WORKERS="1",
             VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=speech,
+            VOXDESK_TELEPHONY_PLAY_ENDPOINT_TEMPLATE=f"ipc://{tmp_path}/play-{{index}}.sock",
             VOXDESK_TELEPHONY_SIP_PORT=str(sip_port),
             VOXDESK_TELEPHONY_RTP_PORT_START=str(rtp_port),
             VOXDESK_TELEPHONY_MAX_CALLS_PER_WORKER=str(max_calls),

@@ -155,6 +155,7 @@ def private_env(
         VOXDESK_BUS_ZMQ_FRONTEND=f"ipc://{work}/bus-in.sock",
         VOXDESK_BUS_ZMQ_BACKEND=f"ipc://{work}/bus-out.sock",
         VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE=f"ipc://{work}/speech-{{index}}.sock",
+        VOXDESK_TELEPHONY_PLAY_ENDPOINT_TEMPLATE=f"ipc://{work}/play-{{index}}.sock",
         VOXDESK_TELEPHONY_MEDIA_WORKERS=str(media_workers),
         VOXDESK_TELEPHONY_SIP_HOST="127.0.0.1",
         VOXDESK_TELEPHONY_SIP_PORT=str(sip_port),

@@ -20,6 +20,10 @@ Streams are keyed by (call_id, leg). The intake thread creates and ends them; an
 as no inference thread holds it and its finals are done (by whichever thread sees that first). ``_lock`` guards
 the stream tables; each :class:`asr.streaming.StreamingTranscriber` guards its own state. Events go to ``emit``
 (thread-safe, in order per thread). Every step is a task root: a failure is logged and counted, never fatal.
+
+A stream whose ``StreamStart.dialog`` is set (a leg talking to the voice bot) is transcribed with
+``dialog_streaming`` (in production: a shorter endpoint silence and minimum speech, ``asr.dialog_*``), any other
+with ``streaming``; the engine-wide ``partial_budget`` is always ``streaming``'s.
 """
 
 from __future__ import annotations
@@ -50,8 +54,9 @@ class SpeechEngine:
     """Streams, their intake and inference threads (see the module docstring).
 
     ``put()`` takes media messages from any thread; ``processed`` (call ms done per stream) is read by the owner for
-    the lag. ``start()`` starts both threads; ``stop()`` (blocking) ends every open stream, runs its finals and
-    joins the threads.
+    the lag. ``dialog_streaming`` (default: ``streaming``) is the config of dialog streams (``StreamStart.dialog``).
+    ``start()`` starts both threads; ``stop()`` (blocking) ends every open stream, runs its finals and joins the
+    threads.
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class SpeechEngine:
         recognizer: Recognizer,
         vad_factory: Callable[[], VoiceActivityDetector],
         streaming: StreamingConfig,
+        dialog_streaming: StreamingConfig | None = None,
         decode: DecodeDefaults,
         stats: SpeechWorkerStats,
         emit: Callable[[list[Event]], None],
@@ -75,6 +81,7 @@ class SpeechEngine:
         self._recognizer = recognizer
         self._vad_factory = vad_factory
         self._streaming = streaming
+        self._dialog_streaming = dialog_streaming if dialog_streaming is not None else streaming
         self._decode = decode
         self._emit = emit
         self._received = received
@@ -177,7 +184,7 @@ class SpeechEngine:
             start,
             recognizer=self._recognizer,
             vad_factory=self._vad_factory,
-            config=self._streaming,
+            config=self._dialog_streaming if start.dialog else self._streaming,
             defaults=self._decode,
             now_s=time.monotonic(),
         )

@@ -48,8 +48,10 @@ def _prepare_endpoint(endpoint: str) -> None:
 class SpeechWorker:
     """One speech worker: binds ``endpoint`` (PULL), transcribes every stream it receives, publishes on ``bus``.
 
-    ``vad_factory`` makes a fresh detector per stream. ``start()``/``aclose()`` run on the event loop; the
-    recogniser runs only on the worker's inference thread. The bus must be started by the caller.
+    ``vad_factory`` makes a fresh detector per stream. ``streaming`` configures conversation streams,
+    ``dialog_streaming`` (default: ``streaming``) the streams whose ``StreamStart.dialog`` is set (legs talking to the
+    voice bot, endpointed sooner). ``start()``/``aclose()`` run on the event loop; the recogniser runs only on the
+    worker's inference threads. The bus must be started by the caller.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class SpeechWorker:
         recognizer: Recognizer,
         vad_factory: Callable[[], VoiceActivityDetector],
         streaming: StreamingConfig | None = None,
+        dialog_streaming: StreamingConfig | None = None,
         decode: DecodeDefaults | None = None,
         index: int = 0,
         rcvhwm: int = 100_000,
@@ -74,6 +77,7 @@ class SpeechWorker:
         self._recognizer = recognizer
         self._vad_factory = vad_factory
         self._streaming = streaming if streaming is not None else StreamingConfig()
+        self._dialog_streaming = dialog_streaming if dialog_streaming is not None else self._streaming
         self._decode = decode if decode is not None else DecodeDefaults()
         self._rcvhwm = rcvhwm
         self._idle_timeout_s = stream_idle_timeout_s
@@ -84,6 +88,7 @@ class SpeechWorker:
             recognizer=recognizer,
             vad_factory=vad_factory,
             streaming=self._streaming,
+            dialog_streaming=self._dialog_streaming,
             decode=self._decode,
             stats=self.stats,
             emit=self._emit,
@@ -202,6 +207,7 @@ async def run_speech_worker(
     recognizer: Recognizer,
     vad_factory: Callable[[], VoiceActivityDetector],
     streaming: StreamingConfig | None = None,
+    dialog_streaming: StreamingConfig | None = None,
     decode: DecodeDefaults | None = None,
     stop: asyncio.Event,
     on_started: Callable[[SpeechWorker], None] | None = None,
@@ -210,7 +216,9 @@ async def run_speech_worker(
     """Run speech worker ``index`` on ``endpoint_template.format(index=index)`` until ``stop`` is set.
 
     The caller owns ``bus`` (started before, closed after). ``on_started`` gets the worker once it listens (e.g.
-    to register metrics). Returns the worker's counters. Event-loop coroutine; inference runs on its own thread.
+    to register metrics). ``dialog_streaming`` (default: ``streaming``) configures dialog streams (legs talking to
+    the voice bot, ``StreamStart.dialog``). Returns the worker's counters. Event-loop coroutine; inference runs on
+    its own threads.
     """
     worker = SpeechWorker(
         endpoint_template.format(index=index),
@@ -218,6 +226,7 @@ async def run_speech_worker(
         recognizer=recognizer,
         vad_factory=vad_factory,
         streaming=streaming,
+        dialog_streaming=dialog_streaming,
         decode=decode,
         index=index,
         inference_threads=inference_threads,

@@ -103,6 +103,21 @@ def streaming_config(asr: AsrSettings) -> StreamingConfig:
     )
 
 
+def dialog_streaming_config(asr: AsrSettings) -> StreamingConfig:
+    """The config of dialog streams (legs talking to the voice bot, ``StreamStart.dialog``): the conversation config
+    with the ``asr.dialog_*`` endpointing values (endpoint silence, minimum speech, post-roll, early final; ms).
+    Raises ``InvalidInputError`` (through :class:`~asr.streaming.StreamingConfig`'s checks) when
+    ``dialog_early_final_ms`` is set and below ``dialog_post_roll_ms``, as for the conversation config."""
+    conversation = streaming_config(asr)
+    endpoint = dataclasses.replace(
+        conversation.endpoint,
+        endpoint_silence_ms=asr.dialog_endpoint_silence_ms,
+        min_speech_ms=asr.dialog_min_speech_ms,
+        post_roll_ms=asr.dialog_post_roll_ms,
+    )
+    return dataclasses.replace(conversation, endpoint=endpoint, early_final_ms=asr.dialog_early_final_ms)
+
+
 def decode_defaults(asr: AsrSettings) -> DecodeDefaults:
     """Beam, hot words and the Mandarin prompt for live decoding."""
     return DecodeDefaults(beam_size=asr.live_beam_size, hotwords=tuple(asr.hotwords), zh_prompt=asr.zh_prompt)
@@ -130,7 +145,9 @@ async def serve(
     settings: Settings, index: int, *, metrics_port: int | None = None, stats_file: Path | None = None
 ) -> None:
     """Run speech worker ``index`` until SIGTERM/SIGINT (event loop of the main thread). With ``stats_file``, the
-    worker's counters are written there as JSON at exit (for ``voxdesk bench calls``)."""
+    worker's counters are written there as JSON at exit (for ``voxdesk bench calls``). Bad endpointing settings
+    raise ``InvalidInputError`` before any model is loaded."""
+    streaming, dialog_streaming = streaming_config(settings.asr), dialog_streaming_config(settings.asr)
     recognizer = await asyncio.to_thread(build_recognizer, settings)
     vad_factory = build_vad_factory(settings.asr)
     bus = build_bus(settings.bus)
@@ -151,7 +168,8 @@ async def serve(
             bus=bus,
             recognizer=recognizer,
             vad_factory=vad_factory,
-            streaming=streaming_config(settings.asr),
+            streaming=streaming,
+            dialog_streaming=dialog_streaming,
             decode=decode_defaults(settings.asr),
             stop=stop,
             on_started=started,

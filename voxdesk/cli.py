@@ -378,3 +378,8 @@ if __name__ == "__main__":
 from voxdesk.benches.assist_cli import register as _register_bench_assist  # noqa: E402
 
 _register_bench_assist(bench_app)
+
+# --- voxdesk bench navigator (issue 6) --------------------------------------------------------------------------
+from voxdesk.benches.navigator_cli import register as _register_bench_navigator  # noqa: E402
+
+_register_bench_navigator(bench_app)

@@ -18,7 +18,7 @@ from agent.assist.suggest import SuggestionConfig, SuggestionEngine
 from agent.assist.summary import CallRecord, ExtractiveSummarizer, LlmSummarizer, build_chat_model
 from core.bus.base import EventBus
 from core.errors import NotFoundError
-from core.events import CallEnded, CallStarted, CallSummarized, Lang
+from core.events import CallEnded, CallStarted, CallSummarized, Lang, NavigatorHandoff
 from core.logging import get_logger
 from nlu.sentiment import SentimentScorer
 from profiles.models import Customer
@@ -57,7 +57,22 @@ class AssistWiring:
         line_lang = self.lines.get(started.line)
         if line_lang is None:
             return None
-        customer = self._customer(started.caller)
+        return self._session(started, line_lang, self._customer(started.caller))
+
+    def open_handoff(self, started: CallStarted, handoff: NavigatorHandoff) -> AssistSession:
+        """The session of a navigator call handed to a human: the customer the navigator identified (else the one
+        matched by phone number), in the language of the call's line (blocking)."""
+        line = next((ln for ln in self.container.settings.telephony.lines if ln.name == started.line), None)
+        line_lang = line.lang if line is not None else "auto"
+        customer = None
+        if handoff.customer_id is not None:
+            try:
+                customer = self.container.profiles.get(handoff.customer_id)
+            except NotFoundError:
+                customer = None
+        return self._session(started, line_lang, customer or self._customer(started.caller))
+
+    def _session(self, started: CallStarted, line_lang: str, customer: Customer | None) -> AssistSession:
         lang: Lang = "en" if line_lang == "en" else "zh"
         if line_lang == "auto" and customer is not None:
             lang = customer.language
@@ -127,6 +142,7 @@ class AssistWiring:
             summarize=self.summarize,
             on_summary=self.write_timeline,
             partition=(index, max(1, self.container.settings.assist.agent_workers)),
+            handoff_factory=self.open_handoff,
         )
 
     def _customer(self, caller: str | None) -> Customer | None:

@@ -1,5 +1,9 @@
 """The assist hub: one :class:`~agent.assist.session.AssistSession` per assisted call, fed from the event bus.
 
+A call the voice navigator hands to a human (``NavigatorHandoff``) opens a session too, through
+``handoff_factory``: the handoff (transcript, question, verified identity) is stored with the call, so the agent's
+panel shows it on pick-up.
+
 Runs on the agent process's event loop. It subscribes to call events, transcripts and suggestion feedback; a
 ``CallStarted`` the factory accepts opens a session (the factory looks the customer up: blocking, so it runs on a
 worker thread). Each call has its own queue and task, so calls never wait on each other's order, and its events
@@ -31,6 +35,7 @@ from core.events import (
     Event,
     FinalTranscript,
     LegConnected,
+    NavigatorHandoff,
     PartialTranscript,
     SuggestionFeedback,
     event_kind,
@@ -44,7 +49,7 @@ __all__ = ["HUB_KINDS", "AssistHub", "HubStats", "SessionFactory"]
 log = get_logger(__name__)
 T = TypeVar("T")
 
-HUB_KINDS: tuple[str, ...] = ("call.", "speech.partial", "speech.final", "assist.feedback")
+HUB_KINDS: tuple[str, ...] = ("call.", "speech.partial", "speech.final", "assist.feedback", "navigator.handoff")
 """Bus kind prefixes the hub subscribes to."""
 
 
@@ -54,7 +59,10 @@ class SessionFactory(Protocol):
     def __call__(self, started: CallStarted) -> AssistSession | None: ...
 
 
+HandoffFactory = Callable[[CallStarted, NavigatorHandoff], AssistSession | None]
+"""Opens the session of a call the navigator hands to a human (blocking), or ``None``."""
 Summarize = Callable[[AssistSession, CallEnded], CallSummarized | None]
+_DECLINED_KEPT = 1000  # calls not assisted (yet) whose CallStarted is kept for a later handoff
 
 
 @dataclass
@@ -90,6 +98,7 @@ class AssistHub:
         on_summary: Callable[[CallSummarized], None] | None = None,
         executor: Executor | None = None,
         partition: tuple[int, int] = (0, 1),
+        handoff_factory: HandoffFactory | None = None,
     ) -> None:
         """``partition`` = (index, count): with several agent processes on one bus, this hub serves only the calls
         that :func:`core.media.worker_for_call` maps to ``index``."""
@@ -103,6 +112,9 @@ class AssistHub:
         self._executor = executor or ThreadPoolExecutor(max_workers=2, thread_name_prefix="assist")
         self._own_executor = executor is None
         self._calls: dict[str, _Call] = {}
+        self._handoff_factory = handoff_factory
+        self._declined: dict[str, CallStarted] = {}
+        """``CallStarted`` of calls without a session (bounded), for a navigator handoff later in the call."""
 
     @property
     def live_calls(self) -> int:
@@ -138,6 +150,10 @@ class AssistHub:
             return
         call = self._calls.get(call_id)
         if call is None:
+            if isinstance(event, NavigatorHandoff):
+                await self._open_handoff(event)
+            elif isinstance(event, CallEnded):
+                self._declined.pop(call_id, None)
             return
         call.queue.put_nowait(event)
 
@@ -165,7 +181,34 @@ class AssistHub:
             log.exception("assist session could not start", call_id=started.call_id)
             return
         if session is None:
+            self._declined[started.call_id] = started
+            while len(self._declined) > _DECLINED_KEPT:
+                self._declined.pop(next(iter(self._declined)))
             return
+        await self._start(started, session)
+
+    async def _open_handoff(self, handoff: NavigatorHandoff) -> None:
+        """A navigator call is handed to a human: open its session and keep the handoff for the panel."""
+        started = self._declined.pop(handoff.call_id, None)
+        if started is None or self._handoff_factory is None:
+            return
+        factory = self._handoff_factory
+        try:
+            session = await self._run(factory, started, handoff)
+        except Exception:  # task root: the transfer goes on without assist
+            self.stats.errors += 1
+            log.exception("assist session for a handoff could not start", call_id=handoff.call_id)
+            return
+        if session is None:
+            return
+        await self._start(started, session)
+        try:
+            await self._run(self._store.add_events, [handoff])
+        except Exception:  # task root: the panel still gets the handoff live
+            self.stats.errors += 1
+            log.exception("handoff not stored", call_id=handoff.call_id)
+
+    async def _start(self, started: CallStarted, session: AssistSession) -> None:
         customer_id = session.customer.customer_id if session.customer else None
         try:
             await self._run(

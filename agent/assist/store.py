@@ -37,7 +37,9 @@ from core.ids import CallId, UserId
 
 __all__ = ["STORED_KINDS", "AssistCall", "AssistStore", "FeedbackRecord"]
 
-STORED_KINDS: tuple[str, ...] = ("nlu.intent", "assist.suggestion", "assist.alert", "nlu.sentiment", "assist.summary")
+STORED_KINDS: tuple[str, ...] = (
+    "nlu.intent", "assist.suggestion", "assist.alert", "nlu.sentiment", "assist.summary", "navigator.handoff",
+)  # fmt: skip
 """Event kinds kept per call (the panel replays them when opened mid-call)."""
 
 

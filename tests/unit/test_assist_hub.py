@@ -31,11 +31,12 @@ from core.events import (
     FinalTranscript,
     IntentDetected,
     LegConnected,
+    NavigatorHandoff,
     PartialTranscript,
     Suggestion,
     SuggestionFeedback,
 )
-from core.ids import CallId, CustomerId, UserId
+from core.ids import CallId, CustomerId, QuestionId, UserId
 from core.media import worker_for_call
 from core.testing import FakeClock, RecordingBus
 from knowledge.testing import FakeProductCatalog, FakeQuestionLibrary, sample_products, sample_questions
@@ -72,6 +73,11 @@ class Factory:
         if started.line != ASSISTED:
             return None
         return AssistSession(started.call_id, engine=self.engine, lang="en", customer=sample_customer(tier="platinum"))
+
+    def handoff(self, started: CallStarted, handoff: NavigatorHandoff) -> AssistSession | None:
+        self.asked.append(started.call_id)
+        customer = sample_customer() if handoff.identity_verified else None
+        return AssistSession(started.call_id, engine=self.engine, lang="en", customer=customer)
 
 
 @dataclass
@@ -149,6 +155,7 @@ def make_hub(
             on_summary=summaries.on_summary,
             executor=executor,
             partition=partition,
+            handoff_factory=factory.handoff,
         )
 
     return make
@@ -431,3 +438,32 @@ async def test_a_current_partial_is_prefetched_and_reused_by_its_final(
         assert intents.calls == ["I lost my card"] and hub.stats.partials_skipped == 0
     finally:
         await hub.aclose()
+
+
+async def test_navigator_handoff_opens_a_session_and_keeps_the_handoff_for_the_panel(
+    hub: AssistHub, bus: RecordingBus, store: AssistStore, factory: Factory
+) -> None:
+    handoff = NavigatorHandoff(
+        call_id=CallId("call-nav"), skill_group="cards", reason="caller_asked_for_agent",
+        intent=QuestionId(LOST), intent_confidence=0.93, identity_verified=True,
+        transcript=[("bot", "How can I help?"), ("caller", "I lost my card, get me a person")],
+        slots=[("card_last4", "****")],
+    )  # fmt: skip
+    await _publish(bus, _started("call-nav", line="12345"), _final("call-nav", "I lost my card", 1_000))
+    assert hub.session("call-nav") is None  # a navigator call: no assist until it is handed over
+    await _publish(bus, handoff, _agent_leg("call-nav"), _final("call-nav", "I lost my card", 9_000))
+    await _until(lambda: len(_cards(bus, "call-nav")) == 1)
+
+    session = hub.session("call-nav")
+    assert session is not None and session.customer is not None
+    stored = store.events("call-nav", kinds=("navigator.handoff",))
+    assert stored == [handoff]
+    assert _stored(store, "call-nav") is not None and hub.stats.errors == 0
+
+
+async def test_handoff_of_an_unknown_or_ended_call_is_ignored(hub: AssistHub, bus: RecordingBus) -> None:
+    handoff = NavigatorHandoff(call_id=CallId("call-gone"), skill_group="general", reason="x")
+    await _publish(bus, _started("call-gone", line="12345"), _ended("call-gone"), handoff)
+    await _publish(bus, _started("call-b"), _final("call-b", "I lost my card", 1_000))
+    await _until(lambda: len(_cards(bus)) == 1)
+    assert hub.session("call-gone") is None and hub.stats.errors == 0

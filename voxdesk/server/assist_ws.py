@@ -43,7 +43,7 @@ from voxdesk.server.ws_auth import (
 log = get_logger(__name__)
 router = APIRouter()
 
-PANEL_KINDS: tuple[str, ...] = ("call.", "speech.", "nlu.", "assist.")
+PANEL_KINDS: tuple[str, ...] = ("call.", "speech.", "nlu.", "assist.", "navigator.handoff")
 SUPERVISE_KINDS: tuple[str, ...] = ("call.started", "call.ended", "call.leg", "nlu.intent", "nlu.sentiment", "assist.")
 QUEUE_SIZE = 1000
 """Events buffered per websocket before the oldest is dropped (a stalled browser never stalls the bus)."""

@@ -37,6 +37,29 @@
     $("intent").className = "muted";
     $("customer-body").replaceChildren(el("p", { class: "muted" }, t["customer.unknown"]));
     $("summary-card").hidden = true;
+    $("handoff-card").hidden = true;
+    $("handoff-body").replaceChildren();
+  }
+
+  // --- handoff from the voice navigator -------------------------------------------------------------------
+  function showHandoff(ev) {
+    const dl = el("dl", { class: "grid" });
+    const row = (label, value, testid) => dl.append(el("dt", {}, label), el("dd", { "data-testid": testid }, value));
+    row(t["handoff.reason"], ev.reason, "handoff-reason");
+    row(t["handoff.group"], ev.skill_group, "handoff-group");
+    if (ev.intent) {
+      const pct = ev.intent_confidence === null ? "" : " (" + Math.round(ev.intent_confidence * 100) + "%)";
+      row(t["handoff.intent"], ev.intent + pct, "handoff-intent");
+    }
+    row(t["handoff.identity"], ev.identity_verified ? "✓ " + t["handoff.verified"] : t["handoff.unverified"],
+      "handoff-identity");
+    if (ev.slots.length) row(t["handoff.slots"], ev.slots.map(([k, v]) => k + ": " + v).join(" · "), "handoff-slots");
+    const lines = el("ol", { class: "handoff-transcript", "data-testid": "handoff-transcript" });
+    for (const [speaker, text] of ev.transcript) {
+      lines.append(el("li", { class: speaker }, el("span", { class: "who" }, t["speaker." + speaker] || speaker), text));
+    }
+    $("handoff-body").replaceChildren(dl, el("h3", {}, t["handoff.transcript"]), lines);
+    $("handoff-card").hidden = false;
   }
 
   // --- transcript -----------------------------------------------------------------------------------------
@@ -172,6 +195,7 @@
       case "nlu.intent": showIntent(ev); break;
       case "assist.suggestion": showSuggestion(ev, state); break;
       case "assist.alert": showAlert(ev); break;
+      case "navigator.handoff": showHandoff(ev); break;
       case "assist.summary": $("summary").textContent = ev.text; $("summary-card").hidden = false; break;
       case "call.ended": setStatus(t["status.ended"], false); stopTimer(); break;
       default: break;

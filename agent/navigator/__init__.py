@@ -1,6 +1,11 @@
 """The voice navigator's dialog engine: YAML flows (:mod:`.flows`, :mod:`.flow_loader`), slot parsing
 (:mod:`.slots`), the core-banking adapter (:mod:`.banking`) and the per-call :class:`DialogEngine` that turns caller
-inputs into :mod:`.actions`. Pure logic: no telephony, TTS or ASR here."""
+inputs into :mod:`.actions` — pure logic, exported here.
+
+The call runtime that drives it from live call events lives in its own modules, imported where needed (they pull in
+ZeroMQ and the TTS stack): :mod:`.session` (one call), :mod:`.playback` (its bot audio), :mod:`.speaker` (text to
+call frames), :mod:`.play_client` (the play channel to the media workers), :mod:`.hub` (the calls of an agent
+process on the bus), with :mod:`.handoff` and :mod:`.runtime` as small parts."""
 
 from __future__ import annotations
 

@@ -4,22 +4,38 @@
 :func:`intent` / :func:`out_of_scope` build :class:`nlu.intents.IntentResult` values, and :class:`ScriptedIntents`
 classifies by keyword rules, so tests drive the engine as the call runtime would; :func:`demo_questions` is a
 small question library with the four self-service intents, an answer-only question and a transfer-only one.
+For the call runtime: :class:`RecordingPlaySink` keeps what a session sends to the media worker, and
+:class:`InlineExecutor` runs "blocking" work at once on the calling thread, so session tests are deterministic.
 No I/O; one thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import ParamSpec, TypeVar
 
 from agent.navigator.banking import DEMO_INSTALLMENT_RATES, InstallmentQuote, quote
 from core.errors import InvalidInputError
+from core.media import PlayAudio, PlayControl, PlayMessage
 from knowledge.library import Question
 from nlu.intents import IntentResult, IntentScore
 
-__all__ = ["FakeCoreBanking", "ScriptedIntents", "demo_questions", "intent", "out_of_scope"]
+__all__ = [
+    "FakeCoreBanking",
+    "InlineExecutor",
+    "RecordingPlaySink",
+    "ScriptedIntents",
+    "demo_questions",
+    "intent",
+    "out_of_scope",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -101,3 +117,50 @@ def demo_questions() -> dict[str, Question]:
         qid: Question(question_id=qid, category=cat, skill_group=group, text_zh=zh, text_en=en, answer_script_id=s)
         for qid, cat, group, zh, en, s in rows
     }
+
+
+@dataclass
+class RecordingPlaySink:
+    """A :class:`agent.navigator.play_client.PlaySink` that keeps every message, in order, as
+    ``(media_worker, message)`` in :attr:`messages`."""
+
+    messages: list[tuple[int, PlayMessage]] = field(default_factory=list)
+
+    def send(self, media_worker: int, message: PlayMessage) -> None:
+        self.messages.append((media_worker, message))
+
+    def audio(self, segment: int | None = None) -> list[PlayAudio]:
+        """The audio chunks sent (of one ``segment`` if given)."""
+        return [m for _, m in self.messages if isinstance(m, PlayAudio) and segment in (None, m.segment)]
+
+    def controls(self) -> list[PlayControl]:
+        """The commands sent, in order."""
+        return [m for _, m in self.messages if isinstance(m, PlayControl)]
+
+    def actions(self) -> list[str]:
+        """The actions of the commands sent, in order (``pause``, ``stop``, ``transfer`` …)."""
+        return [c.action for c in self.controls()]
+
+    def segments(self) -> list[int]:
+        """Segment numbers in the order their first chunk was sent."""
+        return list(dict.fromkeys(a.segment for a in self.audio()))
+
+    def closed(self, segment: int) -> bool:
+        """Whether the ``last`` chunk of ``segment`` was sent."""
+        return any(a.last for a in self.audio(segment))
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+class InlineExecutor(Executor):
+    """An executor that runs each call at once on the submitting thread (for deterministic tests only: in
+    production blocking work belongs on a thread pool)."""
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller, as a pool would
+            future.set_exception(exc)
+        return future

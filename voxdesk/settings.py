@@ -147,6 +147,10 @@ class AsrSettings(BaseModel):
     """Audio kept after the last speech frame on a bot leg (ms); the speculative final starts here."""
     dialog_early_final_ms: int | None = Field(default=200, ge=0)
     """Silence after which a bot leg's final is decoded speculatively (ms; at least ``dialog_post_roll_ms``)."""
+    dialog_final_window_s: float | None = Field(default=5.0, gt=0)
+    """Whisper encoder window of a bot leg's finals: fitted to the utterance, at least this long (s). Callers'
+    turns to a bot are short, and the 5 s window halves the decode time of the 10 s one (measured 68-81 vs
+    142-144 ms per final, base model, one thread), which is most of what the caller waits for."""
     hotwords: list[str] = Field(
         default_factory=lambda: ["信用卡", "储蓄卡", "理财", "基金", "贷款", "还款", "账单", "额度", "挂失", "转账"]
     )

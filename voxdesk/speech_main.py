@@ -105,7 +105,8 @@ def streaming_config(asr: AsrSettings) -> StreamingConfig:
 
 def dialog_streaming_config(asr: AsrSettings) -> StreamingConfig:
     """The config of dialog streams (legs talking to the voice bot, ``StreamStart.dialog``): the conversation config
-    with the ``asr.dialog_*`` endpointing values (endpoint silence, minimum speech, post-roll, early final; ms).
+    with the ``asr.dialog_*`` endpointing values (endpoint silence, minimum speech, post-roll, early final; ms) and
+    the dialog encoder window (``asr.dialog_final_window_s``).
     Raises ``InvalidInputError`` (through :class:`~asr.streaming.StreamingConfig`'s checks) when
     ``dialog_early_final_ms`` is set and below ``dialog_post_roll_ms``, as for the conversation config."""
     conversation = streaming_config(asr)
@@ -115,7 +116,12 @@ def dialog_streaming_config(asr: AsrSettings) -> StreamingConfig:
         min_speech_ms=asr.dialog_min_speech_ms,
         post_roll_ms=asr.dialog_post_roll_ms,
     )
-    return dataclasses.replace(conversation, endpoint=endpoint, early_final_ms=asr.dialog_early_final_ms)
+    return dataclasses.replace(
+        conversation,
+        endpoint=endpoint,
+        early_final_ms=asr.dialog_early_final_ms,
+        final_window_s=asr.dialog_final_window_s,
+    )
 
 
 def decode_defaults(asr: AsrSettings) -> DecodeDefaults:

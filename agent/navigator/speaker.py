@@ -28,6 +28,7 @@ from typing import Any, Literal, TypeVar
 
 from agent.navigator.flows import AnswerStep, FlowSet, Lang
 from agent.navigator.handoff import BUILTIN_PROMPTS
+from agent.tts.base import split_lead_clause
 from agent.tts.cache import PromptCache
 from agent.tts.frames import CallAudioStream, to_call_frames
 from agent.tts.voices import LANGUAGES, VoiceSet
@@ -180,7 +181,9 @@ class NavigatorSpeaker:
         synthesizer = self.voices.synthesizer(lang)
         assert synthesizer is not None
         stream = CallAudioStream(self.rate_hz, self.frame_ms)
-        sentences = synthesizer.synthesize_sentences(text)
+        # the first sentence of an answer made on the fly goes in two pieces, so the caller hears it sooner
+        pieces = split_lead_clause(text, longer_than=60 if lang == "en" else 20, min_chars=12 if lang == "en" else 4)
+        sentences = (clip for piece in pieces for clip in synthesizer.synthesize_sentences(piece))
 
         def step() -> list[bytes] | None:
             clip = next(sentences, None)

@@ -14,12 +14,31 @@ from typing import Protocol
 
 from core.audio import AudioClip
 
-__all__ = ["SpeechSynthesizer", "astream_sentences", "split_sentences"]
+__all__ = ["SpeechSynthesizer", "astream_sentences", "split_lead_clause", "split_sentences"]
 
 # A boundary after CJK terminators (always), after ASCII ones only before whitespace (so "3.5%", "www.bank.com"
 # and "e.g." inside a sentence stay whole), and at every newline. Runs of terminators ("?!", "……") stay together.
 _BOUNDARY = re.compile(r"(?<=[。！？])(?![。！？」』”）)])|(?<=[.!?])(?=\s)|(?<=[.!?][\"'”’)])(?=\s)|\n")
 _WORD = re.compile(r"\w")
+
+
+_CLAUSE = re.compile(r"(?<=[,;:，；：、])\s*")
+
+
+def split_lead_clause(text: str, *, longer_than: int = 60, min_chars: int = 12) -> list[str]:
+    """``text`` with its first sentence cut after its first clause (``,;:`` or ``，；：、``) when that sentence is
+    longer than ``longer_than`` characters and the clause has at least ``min_chars``; otherwise ``[text]``.
+
+    Speech of a text made on the fly starts once its first piece is synthesised; a short first piece lets the
+    caller hear the answer sooner (Piper's time grows with the length of what it renders). Pure function."""
+    sentences = split_sentences(text)
+    if not sentences or len(sentences[0]) <= longer_than:
+        return [text] if sentences else []
+    first = sentences[0]
+    for match in _CLAUSE.finditer(first):
+        if min_chars <= match.start() < len(first) - min_chars:
+            return [first[: match.start()].rstrip(), first[match.end() :], *sentences[1:]]
+    return sentences
 
 
 def split_sentences(text: str) -> list[str]:

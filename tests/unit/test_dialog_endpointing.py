@@ -241,8 +241,9 @@ def test_dialog_config_carries_the_dialog_settings_and_keeps_the_rest() -> None:
         conversation.endpoint.start_gap_ms,
     )
     assert ep.threshold == 0.45
-    for name in ("partial_interval_ms", "max_partial_lag_ms", "partial_window_s", "final_window_s", "partial_budget"):
+    for name in ("partial_interval_ms", "max_partial_lag_ms", "partial_window_s", "partial_budget"):
         assert getattr(dialog, name) == getattr(conversation, name), name
+    assert (dialog.final_window_s, conversation.final_window_s) == (5.0, asr.live_final_window_s)
     assert dialog_streaming_config(AsrSettings(dialog_early_final_ms=None)).early_final_ms is None
     assert dialog_streaming_config(AsrSettings(dialog_early_final_ms=0)).early_final_ms == 0
 

@@ -143,3 +143,17 @@ def test_bad_arguments() -> None:
         CallAudioStream(8000, frame_ms=0)
     with pytest.raises(AudioFormatError):
         CallAudioStream(8000, declick_ms=-1)
+
+
+def test_split_lead_clause_cuts_only_a_long_first_sentence_after_its_first_clause() -> None:
+    from agent.tts.base import split_lead_clause
+
+    long = "The card ending in 1234 is now reported lost; your reference is LC-88AB12. A new card follows."
+    assert split_lead_clause(long) == [
+        "The card ending in 1234 is now reported lost;", "your reference is LC-88AB12.", "A new card follows.",
+    ]  # fmt: skip
+    assert split_lead_clause("Sure, let me check your balance.") == ["Sure, let me check your balance."]
+    assert split_lead_clause("您的卡片已挂失，新卡将在七到十个工作日内寄出。", longer_than=10, min_chars=4) == [
+        "您的卡片已挂失，", "新卡将在七到十个工作日内寄出。",
+    ]  # fmt: skip
+    assert split_lead_clause("x" * 80) == ["x" * 80] and split_lead_clause("...") == []

@@ -18,7 +18,10 @@ from pathlib import Path
 
 from core.errors import InvalidInputError
 
-__all__ = ["SippCaller", "SippRun", "playing_call_scenario"]
+__all__ = ["SippCaller", "SippRun", "dtmf_call_scenario", "playing_call_scenario"]
+
+DTMF_PCAPS = Path("/usr/share/sip-tester")
+"""Where Debian's sip-tester keeps its RFC 2833 pcaps (``dtmf_2833_<digit>.pcap``, ``pound``, ``star``)."""
 
 _RTPMAP = {"pcmu": (0, "PCMU/8000"), "pcma": (8, "PCMA/8000")}
 _HEADERS = """\
@@ -72,6 +75,48 @@ def playing_call_scenario(
         f'  <pause milliseconds="{duration_ms + tail_ms}"/>\n'
         f'{bye}  <recv response="200" crlf="true"/>\n</scenario>\n'
     )
+
+
+def dtmf_call_scenario(
+    steps: list[tuple[int, str]],
+    *,
+    caller: str = "+8613800000000",
+    pcaps: Path = DTMF_PCAPS,
+    far_end_hangs_up: bool = True,
+) -> str:
+    """A sipp scenario that keys RFC 2833 DTMF: INVITE (PCMU + telephone-event), 200 OK, ACK, then for each
+    ``(pause_ms, digits)`` step a pause and each digit's pcap (600 ms apart); finally it waits for the far end's BYE
+    and answers 200 OK (``far_end_hangs_up``), or sends BYE itself."""
+    sdp = (
+        "      v=0\n      o=sipp 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n"
+        "      c=IN IP[local_ip_type] [local_ip]\n      t=0 0\n"
+        "      m=audio [auto_media_port] RTP/AVP 0 101\n"
+        "      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15\n      a=ptime:20\n"
+    )
+    body = ""
+    for pause_ms, digits in steps:
+        body += f'  <pause milliseconds="{pause_ms}"/>\n'
+        for digit in digits:
+            name = {"#": "pound", "*": "star"}.get(digit, digit)
+            if not (pcaps / f"dtmf_2833_{name}.pcap").is_file():
+                raise InvalidInputError("no RFC 2833 pcap for this key", digit=digit)
+            body += f'  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_{name}.pcap"/></action></nop>\n'
+            body += '  <pause milliseconds="600"/>\n'
+    if far_end_hangs_up:
+        end = (
+            '  <recv request="BYE"/>\n  <send><![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n'
+            "      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n\n  ]]></send>\n"
+        )
+    else:
+        end = _request("BYE", "2 BYE", caller=caller, to_tag=True) + '  <recv response="200" crlf="true"/>\n'
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<scenario name="voxdesk-dtmf-call">\n'
+        + _request("INVITE", "1 INVITE", caller=caller, to_tag=False, body=sdp)
+        + '  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
+        + '  <recv response="200" rtd="true" crlf="true"/>\n'
+        + _request("ACK", "1 ACK", caller=caller, to_tag=True, retrans=False)
+        + body + end + "</scenario>\n"
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -251,9 +251,12 @@ def analyse(
             by_call.setdefault(str(cid), []).append(e)
     rows: list[dict[str, Any]] = []
     hits = asked = contained = expected_ok = 0
+    handoffs: list[str] = []
     for run in runs:
         call_events = by_call.get(run.call_id or "", [])
-        handed = any(isinstance(e, NavigatorHandoff) for e in call_events)
+        reasons = [e.reason for e in call_events if isinstance(e, NavigatorHandoff)]
+        handed = bool(reasons)
+        handoffs += [f"{run.script.call_id}: {r}" for r in reasons]
         contained += not handed
         expected_ok += (run.script.expect == "transfer") == handed
         timings = _timings(run, call_events, legs, jitter)
@@ -280,7 +283,7 @@ def analyse(
         "containment": round(contained / len(runs), 3) if runs else None,
         "expected_routing": round(expected_ok / len(runs), 3) if runs else None,
         "intent_accuracy": round(hits / asked, 3) if asked else None, "intent_turns": asked,
-        "errors": [f"{r.script.call_id}: {r.error}" for r in runs if r.error],
+        "errors": [f"{r.script.call_id}: {r.error}" for r in runs if r.error], "handoffs": handoffs,
     }  # fmt: skip
     for name, values in stages.items():
         summary[f"{name}_p50_ms"], summary[f"{name}_p95_ms"] = _pct(values, 50), _pct(values, 95)

@@ -46,6 +46,8 @@ def render_summary(summary: dict[str, Any], console: Console) -> None:
         f"containment {_pct(summary['containment'])} (calls routed as scripted {_pct(summary['expected_routing'])}); "
         f"intent accuracy {_pct(summary['intent_accuracy'])} over {summary['intent_turns']} requests"
     )
+    for handoff in summary.get("handoffs", []):
+        console.print(f"handed to a person: {handoff}")
     for error in summary.get("errors", []):
         console.print(f"[yellow]call problem:[/yellow] {error}")
 

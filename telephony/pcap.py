@@ -22,7 +22,12 @@ import numpy.typing as npt
 from core.audio import alaw_encode, mix_to_mono, read_audio, resample, ulaw_encode
 from core.errors import InvalidInputError
 
-__all__ = ["PAYLOAD_TYPES", "RtpPcapInfo", "g711_payload", "rtp_packets", "wav_to_pcap", "write_rtp_pcap"]
+__all__ = ["PAYLOAD_TYPES", "RtpPcapInfo", "dtmf_packets", "g711_payload", "rtp_packets", "wav_to_pcap",
+           "write_dtmf_pcap", "write_rtp_pcap"]  # fmt: skip
+
+DTMF_PAYLOAD_TYPE = 101
+"""The dynamic payload type Voxdesk's test callers offer for ``telephone-event/8000`` (RFC 4733)."""
+_DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 
 RATE_HZ = 8_000
 PAYLOAD_TYPES = {"pcmu": 0, "pcma": 8}
@@ -134,3 +139,52 @@ def wav_to_pcap(wav: Path, path: Path, *, codec: str = "pcmu", ptime_ms: int = 2
     samples = mix_to_mono(clip.samples) if clip.channels > 1 else clip.samples
     pcm8k = resample(samples, clip.sample_rate, RATE_HZ) if clip.sample_rate != RATE_HZ else samples
     return write_rtp_pcap(path, g711_payload(pcm8k, codec), codec=codec, ptime_ms=ptime_ms)
+
+
+def dtmf_packets(
+    digits: str,
+    *,
+    tone_ms: int = 100,
+    gap_ms: int = 200,
+    ssrc: int = 0x56F0_0101,
+    first_seq: int = 1,
+    start_ms: int = 0,
+) -> list[tuple[int, bytes]]:
+    """RFC 4733 telephone-event RTP packets for ``digits`` as ``(send time ms, packet)``: per digit a new event
+    (marker bit, its own RTP timestamp, so repeated digits stay distinct) every 20 ms for ``tone_ms``, the end
+    packet three times, then ``gap_ms`` of nothing before the next digit. Several pcaps played one after another
+    in a call must continue each other: ``first_seq`` and ``start_ms`` (the RTP clock, ms since the first) carry
+    on where the previous one stopped, or the receiver drops the later packets as old ones."""
+    out: list[tuple[int, bytes]] = []
+    seq, at_ms = first_seq, start_ms
+    for digit in digits:
+        if digit not in _DTMF_EVENTS:
+            raise InvalidInputError("not a DTMF key", digit=digit)
+        timestamp = at_ms * RATE_HZ // 1000
+        steps = max(1, tone_ms // 20)
+        for i in range(steps + 3):
+            end = i >= steps
+            duration = min(i + 1, steps) * 160
+            payload = struct.pack("!BBH", _DTMF_EVENTS[digit], (0x80 if end else 0) | 10, duration)
+            header = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | DTMF_PAYLOAD_TYPE, seq & 0xFFFF,
+                                 timestamp & 0xFFFF_FFFF, ssrc)  # fmt: skip
+            out.append((at_ms + 20 * min(i, steps), header + payload))
+            seq += 1
+        at_ms += tone_ms + gap_ms
+    return out
+
+
+def write_dtmf_pcap(
+    path: Path, digits: str, *, tone_ms: int = 100, gap_ms: int = 200, first_seq: int = 1, start_ms: int = 0
+) -> int:
+    """Write :func:`dtmf_packets` of ``digits`` as a pcap sipp's ``play_pcap_audio`` plays (pcap times from 0);
+    returns its length (ms). The packets use sequence numbers ``first_seq`` + 0, 1, … (one per packet)."""
+    packets = dtmf_packets(digits, tone_ms=tone_ms, gap_ms=gap_ms, first_seq=first_seq, start_ms=start_ms)
+    out = bytearray(_PCAP_HEADER)
+    for i, (at_ms, rtp) in enumerate(packets):
+        frame = _ETH + _udp_ip(rtp, i, ("127.0.0.1", 6000), ("127.0.0.1", 7000))
+        usec = (at_ms - start_ms) * 1000 + i  # strictly increasing, keeps the repeated end packets in order
+        out += struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return packets[-1][0] - start_ms + 20 if packets else 0

@@ -20,9 +20,6 @@ from core.errors import InvalidInputError
 
 __all__ = ["SippCaller", "SippRun", "dtmf_call_scenario", "playing_call_scenario"]
 
-DTMF_PCAPS = Path("/usr/share/sip-tester")
-"""Where Debian's sip-tester keeps its RFC 2833 pcaps (``dtmf_2833_<digit>.pcap``, ``pound``, ``star``)."""
-
 _RTPMAP = {"pcmu": (0, "PCMU/8000"), "pcma": (8, "PCMA/8000")}
 _HEADERS = """\
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -78,15 +75,15 @@ def playing_call_scenario(
 
 
 def dtmf_call_scenario(
-    steps: list[tuple[int, str]],
-    *,
-    caller: str = "+8613800000000",
-    pcaps: Path = DTMF_PCAPS,
-    far_end_hangs_up: bool = True,
+    steps: list[tuple[int, str]], work_dir: Path, *, caller: str = "+8613800000000", far_end_hangs_up: bool = True
 ) -> str:
-    """A sipp scenario that keys RFC 2833 DTMF: INVITE (PCMU + telephone-event), 200 OK, ACK, then for each
-    ``(pause_ms, digits)`` step a pause and each digit's pcap (600 ms apart); finally it waits for the far end's BYE
-    and answers 200 OK (``far_end_hangs_up``), or sends BYE itself."""
+    """A sipp scenario that keys RFC 4733 (RFC 2833) DTMF: INVITE (PCMU + telephone-event 101), 200 OK, ACK, then
+    for each ``(pause_ms, digits)`` step a pause and the digits as an RTP pcap written into ``work_dir``
+    (:func:`telephony.pcap.write_dtmf_pcap`: a fresh event timestamp per key, so repeated digits count; Debian's own
+    ``dtmf_2833_*.pcap`` files all carry the same timestamp, and a receiver drops a repeat as the same event).
+    Finally it waits for the far end's BYE and answers 200 OK (``far_end_hangs_up``), or sends BYE itself."""
+    from telephony.pcap import write_dtmf_pcap
+
     sdp = (
         "      v=0\n      o=sipp 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n"
         "      c=IN IP[local_ip_type] [local_ip]\n      t=0 0\n"
@@ -94,14 +91,16 @@ def dtmf_call_scenario(
         "      a=rtpmap:0 PCMU/8000\n      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15\n      a=ptime:20\n"
     )
     body = ""
-    for pause_ms, digits in steps:
+    clock_ms, seq = 0, 1  # the RTP clock and sequence run on across the steps' pcaps
+    for index, (pause_ms, digits) in enumerate(steps):
+        pcap = work_dir / f"dtmf-{index}.pcap"
+        clock_ms += pause_ms
+        length_ms = write_dtmf_pcap(pcap, digits, first_seq=seq, start_ms=clock_ms)
+        seq += 8 * len(digits)
+        clock_ms += length_ms + 100
         body += f'  <pause milliseconds="{pause_ms}"/>\n'
-        for digit in digits:
-            name = {"#": "pound", "*": "star"}.get(digit, digit)
-            if not (pcaps / f"dtmf_2833_{name}.pcap").is_file():
-                raise InvalidInputError("no RFC 2833 pcap for this key", digit=digit)
-            body += f'  <nop><action><exec play_pcap_audio="{pcaps}/dtmf_2833_{name}.pcap"/></action></nop>\n'
-            body += '  <pause milliseconds="600"/>\n'
+        body += f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'
+        body += f'  <pause milliseconds="{length_ms + 100}"/>\n'
     if far_end_hangs_up:
         end = (
             '  <recv request="BYE"/>\n  <send><![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n'

@@ -28,6 +28,7 @@ __all__ = [
     "backchannel_sets",
     "handoff_event",
     "intent_detected",
+    "is_backchannel",
     "mask_digits",
     "normalise",
     "sensitive_slots",
@@ -54,6 +55,21 @@ _DIGITS = re.compile(
 def normalise(text: str) -> str:
     """Lower case with spaces and punctuation removed: how backchannels are compared (``"Uh-huh."`` → ``uhhuh``)."""
     return _NORMALISE.sub("", text.lower())
+
+
+_TOKEN = re.compile(r"[a-z]+(?:['-][a-z]+)*|[\u3400-\u9fff]")
+_HUM = re.compile(r"[mh]+")
+
+
+def is_backchannel(text: str, words: frozenset[str]) -> bool:
+    """Whether ``text`` says nothing but backchannels (``words``, normalised): nothing at all, a listed word or
+    phrase, a repetition of listed words (ASR writes "Okay okay", "嗯嗯嗯"), or hums of only m and h ("mhm",
+    "hmmm")."""
+    norm = normalise(text)
+    if not norm or norm in words:
+        return True
+    tokens = _TOKEN.findall(text.lower())
+    return bool(tokens) and all(normalise(t) in words or _HUM.fullmatch(normalise(t)) for t in tokens)
 
 
 def backchannel_sets(raw: Mapping[Lang, Iterable[str]]) -> dict[Lang, frozenset[str]]:

@@ -36,7 +36,14 @@ from typing import Any, TypeVar
 from agent.assist.suggest import IntentSource
 from agent.navigator.actions import Action, Hangup, Listen, PlayAnswer, Say, Transfer
 from agent.navigator.engine import DialogEngine
-from agent.navigator.handoff import BUILTIN_PROMPTS, NO_AGENT_KEY, handoff_event, intent_detected, normalise
+from agent.navigator.handoff import (
+    BUILTIN_PROMPTS,
+    NO_AGENT_KEY,
+    handoff_event,
+    intent_detected,
+    is_backchannel,
+    normalise,
+)
 from agent.navigator.play_client import PlaySink
 from agent.navigator.playback import CallPlayback
 from agent.navigator.runtime import NavigatorConfig, SessionStats, Timer, TurnTiming, keep_last
@@ -217,7 +224,7 @@ class NavigatorSession:
         self._watch.cancel()
         turn = TurnTiming(self._clock.monotonic() * 1000.0)
         norm = normalise(text)
-        filler = not norm or norm in self.config.backchannels.get(self.lang, frozenset())
+        filler = is_backchannel(text, self.config.backchannels.get(self.lang, frozenset()))
         head = self.playback.head()
         if self.playback.paused:
             if filler:

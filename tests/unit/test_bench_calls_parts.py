@@ -226,3 +226,24 @@ def test_fitted_encoder_window_frames() -> None:
     assert fitted_frames(730, 3000, 5.0) == 900  # 7.3 s + 1 s margin, rounded up to whole seconds
     assert fitted_frames(2950, 3000, 5.0) == 3000  # never beyond the model's window
     assert fitted_frames(0, 3000, 0.0) == 100
+
+
+def test_dtmf_packets_give_each_key_its_own_event_timestamp_and_end_packets(tmp_path: Path) -> None:
+    import struct
+
+    from telephony.pcap import dtmf_packets, write_dtmf_pcap
+
+    packets = dtmf_packets("11#", tone_ms=100, gap_ms=200)
+    assert len(packets) == 3 * (5 + 3)
+    fields = [struct.unpack("!BBHI", rtp[:8]) + struct.unpack("!BBH", rtp[12:16]) for _, rtp in packets]
+    starts = [f for f in fields if f[1] & 0x80]
+    assert [f[1] & 0x7F for f in fields] == [101] * len(fields)
+    assert [s[3] for s in starts] == [0, 2400, 4800]  # a new RTP timestamp per key: the repeated "1" counts
+    assert [s[4] for s in starts] == [1, 1, 11]
+    ends = [f for f in fields if f[5] & 0x80]
+    assert len(ends) == 9 and {f[6] for f in ends} == {800}
+    assert [f[2] for f in fields] == list(range(1, len(fields) + 1))
+    assert [t for t, _ in packets] == sorted(t for t, _ in packets)
+    assert write_dtmf_pcap(tmp_path / "d.pcap", "11#") == packets[-1][0] + 20
+    with pytest.raises(InvalidInputError):
+        dtmf_packets("1x")

@@ -426,3 +426,15 @@ async def test_a_failing_event_is_counted_not_raised(tmp_path: Path, flows: Flow
     call.audio(1, "started")
     assert call.session.stats.errors == 1
     await call.session.aclose()
+
+
+def test_backchannels_are_recognised_through_asr_repeats_and_hums() -> None:
+    from agent.navigator.handoff import backchannel_sets, is_backchannel
+
+    words = backchannel_sets({"en": ["ok", "okay", "uh-huh", "mm-hmm", "right"], "zh": ["嗯", "好"]})
+    for text in ("", "Okay.", "Okay Okay", "Hmm, okay.", "Mhm", "Uh-huh!"):
+        assert is_backchannel(text, words["en"]), text
+    for text in ("No", "Operator.", "Okay, I lost my card", "yes"):
+        assert not is_backchannel(text, words["en"]), text
+    assert is_backchannel("嗯嗯嗯", words["zh"]) and is_backchannel("嗯，好", words["zh"])
+    assert not is_backchannel("人工", words["zh"]) and not is_backchannel("嗯，我要挂失", words["zh"])

@@ -317,6 +317,8 @@ def test_transfer_lands_on_the_agent_with_the_context_on_the_panel(stack: Stack,
                 stack.ended(call_id)
                 caller.stop()
             assert not errors, errors
+        except AssertionError as exc:  # Playwright's failures: add what the call did
+            raise AssertionError(f"{exc}\n{stack.recent()}") from exc
         finally:
             browser.close()
     handoff = next(e for e in stack.events(call_id) if isinstance(e, NavigatorHandoff))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from agent.assist.suggest import IntentSource
-from agent.navigator.actions import Action, Hangup, Listen, PlayAnswer, Say, Transfer
+from agent.navigator.actions import Action, Hangup, Listen, PlayAnswer, Say, Transfer, TransferContext
 from agent.navigator.engine import DialogEngine
 from agent.navigator.handoff import (
     BUILTIN_PROMPTS,
@@ -116,6 +116,7 @@ class NavigatorSession:
         self._questions = questions or {}
         self._clock = clock or SystemClock()
         self._executor = executor
+        self._voices = speaker.voices
         self.playback = CallPlayback(
             call_id, lang=lang, speaker=speaker, sink=sink, publish=self._publish, clock=self._clock,
             stats=self.stats, on_change=self._after_segment, media_worker=media_worker,
@@ -330,7 +331,14 @@ class NavigatorSession:
 
     async def _step(self, item: _Input) -> None:
         engine = self.engine
-        if item.kind == "start":
+        actions: list[Action]
+        if item.kind == "start" and not self._voices.can_speak(self.lang):
+            # a line whose language has no voice and no recordings: straight to a person, never a silent bot
+            log.error("navigator cannot speak this call's language; transferring", call_id=self.call_id,
+                      lang=self.lang)  # fmt: skip
+            context = TransferContext("no_voice", (), None, None, None, False)
+            actions = [Transfer("general", context)]
+        elif item.kind == "start":
             actions = await self._blocking(engine.start)
         elif item.kind == "no_input":
             actions = await self._blocking(engine.on_no_input)

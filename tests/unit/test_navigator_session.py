@@ -109,9 +109,10 @@ def make_call(
     lang: Lang = "en",
     skill_groups: dict[str, str] | None = None,
     default_uri: str | None = None,
+    mute: bool = False,
 ) -> Call:
     synth = ToneSynthesizer(base_ms=40.0, ms_per_char=1.0)
-    voices = VoiceSet({lang: LanguageVoice(lang, synth, "tone", None)})
+    voices = VoiceSet({} if mute else {lang: LanguageVoice(lang, synth, "tone", None)})
     inline = InlineExecutor()
     speaker = NavigatorSpeaker(voices, {lang: PromptCache(synth, f"tone-{lang}", tmp_path)}, executor=inline)
     sink, bus, clock = RecordingPlaySink(), RecordingBus(), FakeClock()
@@ -418,6 +419,15 @@ async def test_missing_uri_apologises_and_hangs_up(tmp_path: Path, flows: FlowSe
     assert "transfer" not in call.sink.actions() and call.sink.actions()[-1] == "hangup"
     assert call.said()[-1].text == BUILTIN_PROMPTS[NO_AGENT_KEY].zh
     assert call.sink.controls()[-1].reason == "no_transfer_target"
+
+
+async def test_a_line_whose_language_cannot_speak_goes_straight_to_a_person(tmp_path: Path, flows: FlowSet) -> None:
+    call = make_call(tmp_path, flows, lang="zh", mute=True, default_uri="sip:queue@127.0.0.1")
+    await answered(call)
+    handoff = next(e for e in call.bus.published if isinstance(e, NavigatorHandoff))
+    assert handoff.reason == "no_voice" and handoff.skill_group == "general"
+    assert call.sink.actions() == ["transfer"] and call.sink.controls()[-1].target == "sip:queue@127.0.0.1"
+    assert call.said() == []  # nothing pretended to speak
 
 
 async def test_a_failing_event_is_counted_not_raised(tmp_path: Path, flows: FlowSet) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from agent.assist.session import AssistSession
 from agent.assist.store import AssistStore
-from core.bus.base import DEFAULT_READY_TIMEOUT_S, EventBus
+from core.bus.base import DEFAULT_READY_TIMEOUT_S, EventBus, serve_events
 from core.events import (
     CallEnded,
     CallStarted,
@@ -130,16 +130,14 @@ class AssistHub:
         self, *, ready: asyncio.Event | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     ) -> None:
         """Subscribe and handle events until cancelled; sets ``ready`` once the subscription is live."""
-        sub = self._bus.subscribe(*HUB_KINDS)
+
+        async def handle(event: Event) -> None:
+            self.stats.events_in += 1
+            await self.dispatch(event)
+
         try:
-            await sub.wait_ready(ready_timeout_s)
-            if ready is not None:
-                ready.set()
-            async for event in sub:
-                self.stats.events_in += 1
-                await self.dispatch(event)
+            await serve_events(self._bus, HUB_KINDS, handle, ready=ready, ready_timeout_s=ready_timeout_s)
         finally:
-            await sub.aclose()
             await self.aclose()
 
     async def dispatch(self, event: Event) -> None:

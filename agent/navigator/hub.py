@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.navigator.session import NavigatorSession
-from core.bus.base import DEFAULT_READY_TIMEOUT_S, EventBus
+from core.bus.base import DEFAULT_READY_TIMEOUT_S, EventBus, serve_events
 from core.events import CallEnded, CallStarted, Event
 from core.logging import get_logger
 from core.media import worker_for_call
@@ -99,16 +99,14 @@ class NavigatorHub:
         self, *, ready: asyncio.Event | None = None, ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     ) -> None:
         """Subscribe and handle events until cancelled; sets ``ready`` once the subscription is live."""
-        sub = self._bus.subscribe(*NAVIGATOR_KINDS)
+
+        async def handle(event: Event) -> None:
+            self.stats.events_in += 1
+            await self.dispatch(event)
+
         try:
-            await sub.wait_ready(ready_timeout_s)
-            if ready is not None:
-                ready.set()
-            async for event in sub:
-                self.stats.events_in += 1
-                await self.dispatch(event)
+            await serve_events(self._bus, NAVIGATOR_KINDS, handle, ready=ready, ready_timeout_s=ready_timeout_s)
         finally:
-            await sub.aclose()
             await self.aclose()
 
     async def dispatch(self, event: Event) -> None:

@@ -16,7 +16,6 @@ interruptible segment here and at the media worker. Event-loop thread only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from agent.navigator.play_client import PlaySink
 from agent.navigator.runtime import SessionStats, TurnTiming
 from agent.navigator.speaker import NavigatorSpeaker
+from core.bus.base import stop_task
 from core.clock import Clock
 from core.events import BotAudio, BotSaid, Event, Lang
 from core.ids import CallId
@@ -202,9 +202,7 @@ class CallPlayback:
         """Stop streaming; nothing more is sent."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def _run(self) -> None:
         while True:

@@ -5,10 +5,10 @@ clock. Event-loop thread only (the timer); the dataclasses are plain data."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from core.bus.base import stop_task
 from core.clock import Clock
 from core.events import Lang
 
@@ -115,9 +115,7 @@ class Timer:
         """Cancel and wait for the timer's task."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     async def _run(self, delay_s: float, callback: Callable[[], None]) -> None:
         await self._clock.sleep(delay_s)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from core.errors import BusError, InvalidInputError
@@ -201,6 +202,27 @@ class EventBus(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
+
+
+async def serve_events(
+    bus: EventBus,
+    kinds: tuple[str, ...],
+    dispatch: Callable[[Event], Awaitable[None]],
+    *,
+    ready: asyncio.Event | None = None,
+    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S,
+) -> None:
+    """Subscribe to ``kinds`` and await ``dispatch`` for every event, in bus order, until cancelled; ``ready`` is
+    set once the subscription is live. The subscription is closed on the way out (event loop)."""
+    sub = bus.subscribe(*kinds)
+    try:
+        await sub.wait_ready(ready_timeout_s)
+        if ready is not None:
+            ready.set()
+        async for event in sub:
+            await dispatch(event)
+    finally:
+        await sub.aclose()
 
 
 async def stop_task(task: asyncio.Task[None]) -> None:

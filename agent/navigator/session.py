@@ -333,7 +333,13 @@ class NavigatorSession:
         engine = self.engine
         actions: list[Action]
         if item.kind == "start" and not self._voices.can_speak(self.lang):
-            # a line whose language has no voice and no recordings: straight to a person, never a silent bot
+            # a line whose language has no voice and no recordings: straight to a person when there is one to take
+            # it; otherwise the bot stays out of the call (it is still recorded and transcribed), never pretending
+            if not (self.config.skill_groups.get("general") or self.config.default_transfer_uri):
+                log.error("navigator cannot speak this call's language and has nobody to transfer to; not serving it",
+                          call_id=self.call_id, lang=self.lang)  # fmt: skip
+                self.closing = True
+                return
             log.error("navigator cannot speak this call's language; transferring", call_id=self.call_id,
                       lang=self.lang)  # fmt: skip
             context = TransferContext("no_voice", (), None, None, None, False)

@@ -430,6 +430,15 @@ async def test_a_line_whose_language_cannot_speak_goes_straight_to_a_person(tmp_
     assert call.said() == []  # nothing pretended to speak
 
 
+async def test_a_mute_line_without_anyone_to_transfer_to_is_left_alone(tmp_path: Path, flows: FlowSet) -> None:
+    call = make_call(tmp_path, flows, lang="zh", mute=True)
+    await answered(call)
+    call.send(speech(), final("我要挂失"))
+    await call.settle()
+    assert call.sink.actions() == [] and call.said() == [] and call.session.closing
+    assert not any(isinstance(e, NavigatorHandoff) for e in call.bus.published)
+
+
 async def test_a_failing_event_is_counted_not_raised(tmp_path: Path, flows: FlowSet) -> None:
     call = make_call(tmp_path, flows)
     call.session.playback.on_bot_audio = None  # type: ignore[assignment,method-assign]

@@ -274,7 +274,11 @@ def test_barge_in_stops_the_prompt_backchannel_resumes_it_and_the_disclosure_pla
     assert [e.question_id for e in intents] == ["cards.report_lost_card"]  # "okay" and "hello" were not requests
     assert ended.recording_path is not None
     onset, stop = _onset_and_stop(ended.recording_path, barge_at - answered - 500)
-    assert stop is not None and stop - onset <= 300, (onset, stop)
+    paused = next((e for e in audio if e.segment == menu.segment and e.state == "paused" and e.at_ms > barge_at), None)
+    figures = {"speech_onset_ms": onset, "bot_silent_ms": stop, "stop_after_onset_ms": None if stop is None else
+               stop - onset, "pause_after_say_ms": round(paused.at_ms - barge_at, 1) if paused else None}  # fmt: skip
+    (artifacts() / "barge-in.json").write_text(json.dumps(figures))
+    assert stop is not None and stop - onset <= 300, figures
 
 
 def test_transfer_lands_on_the_agent_with_the_context_on_the_panel(stack: Stack, tmp_path: Path) -> None:

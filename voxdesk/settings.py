@@ -140,9 +140,10 @@ class AsrSettings(BaseModel):
     dialog_endpoint_silence_ms: int = Field(default=400, ge=100)
     """Silence that ends an utterance on a leg talking to the voice bot (navigator and outbound lines), ms: the
     caller waits for the bot after each turn, so the turn ends sooner than in a conversation between people."""
-    dialog_min_speech_ms: int = Field(default=120, ge=40)
+    dialog_min_speech_ms: int = Field(default=80, ge=40)
     """Speech that starts an utterance on a bot leg (ms): it is also the barge-in trigger, so it is kept short;
-    a click or a backchannel that starts one only pauses the bot, which then resumes."""
+    a click or a backchannel that starts one only pauses the bot, which then resumes. Measured: a caller's short
+    "No." on a G.711 call gave Silero only 96 ms above the threshold, so 120 ms lost 5 of 111 turns."""
     dialog_post_roll_ms: int = Field(default=200, ge=0)
     """Audio kept after the last speech frame on a bot leg (ms); the speculative final starts here."""
     dialog_early_final_ms: int | None = Field(default=200, ge=0)

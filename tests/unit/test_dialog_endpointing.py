@@ -97,7 +97,7 @@ class TwoStreams:
 
 def test_settings_defaults_give_a_shorter_dialog_endpoint() -> None:
     assert (CONVERSATION.endpoint.endpoint_silence_ms, CONVERSATION.endpoint.min_speech_ms) == (600, 250)
-    assert (DIALOG.endpoint.endpoint_silence_ms, DIALOG.endpoint.min_speech_ms) == (400, 120)
+    assert (DIALOG.endpoint.endpoint_silence_ms, DIALOG.endpoint.min_speech_ms) == (400, 80)
 
 
 def test_dialog_stream_ends_its_utterance_after_the_dialog_silence_conversation_waits_600_ms() -> None:

@@ -79,7 +79,8 @@ def is_agent_request(text: str) -> bool:
 
 
 def parse_digits(text: str, length: int | None = None) -> str | None:
-    """The digits spoken or typed in ``text``; ``None`` when there are none or not exactly ``length``."""
+    """The digits spoken or typed in ``text``; ``None`` when there are none or not exactly ``length``. A caller
+    who says the digits twice ("6167, 6167"; speech recognition also writes a repetition like that) gives them once."""
     out: list[str] = []
     for token in re.findall(r"[0-9]|[a-zA-Z]+|[\u3400-\u9fff]", text):
         lowered = token.lower()
@@ -90,6 +91,8 @@ def parse_digits(text: str, length: int | None = None) -> str | None:
         elif token in _ZH_DIGITS:
             out.append(_ZH_DIGITS[token])
     digits = "".join(out)
+    if length is not None and len(digits) == 2 * length and digits[:length] == digits[length:]:
+        digits = digits[:length]
     if not digits or (length is not None and len(digits) != length):
         return None
     return digits

@@ -210,3 +210,11 @@ def test_demo_core_banking_on_profiles() -> None:
     assert (q.principal_per_period, q.fee_per_period, q.per_period, q.total_fee) == (
         Decimal("1666.67"), Decimal("37.50"), Decimal("1704.17"), Decimal("112.50"))  # fmt: skip
     assert bank.report_lost_card(customer.customer_id, last4).startswith("LC")
+
+
+def test_digits_said_twice_count_once() -> None:
+    from agent.navigator.slots import parse_digits
+
+    assert parse_digits("6167 6167", 4) == "6167"
+    assert parse_digits("six one six seven, six one six seven", 4) == "6167"
+    assert parse_digits("6167 6168", 4) is None and parse_digits("61676167") == "61676167"

@@ -23,7 +23,7 @@ from core.audio import alaw_encode, mix_to_mono, read_audio, resample, ulaw_enco
 from core.errors import InvalidInputError
 
 __all__ = ["PAYLOAD_TYPES", "RtpPcapInfo", "dtmf_packets", "g711_payload", "rtp_packets", "wav_to_pcap",
-           "write_dtmf_pcap", "write_rtp_pcap"]  # fmt: skip
+           "write_dtmf_pcap", "write_rtp_pcap", "write_timed_pcap"]  # fmt: skip
 
 DTMF_PAYLOAD_TYPE = 101
 """The dynamic payload type Voxdesk's test callers offer for ``telephone-event/8000`` (RFC 4733)."""
@@ -123,14 +123,25 @@ def write_rtp_pcap(
 ) -> RtpPcapInfo:
     """Write G.711 ``payload`` as a pcap of RTP packets paced ``ptime_ms`` apart (see the module docstring)."""
     packets = rtp_packets(payload, codec=codec, ptime_ms=ptime_ms, ssrc=ssrc)
+    write_timed_pcap(path, [(i * ptime_ms * 1000, rtp) for i, rtp in enumerate(packets)], src=src, dst=dst)
+    return RtpPcapInfo(path, len(packets), ptime_ms, PAYLOAD_TYPES[codec])
+
+
+def write_timed_pcap(
+    path: Path,
+    packets: list[tuple[int, bytes]],
+    *,
+    src: tuple[str, int] = ("127.0.0.1", 6000),
+    dst: tuple[str, int] = ("127.0.0.1", 7000),
+) -> None:
+    """Write RTP ``packets`` as ``(pcap time µs, RTP bytes)`` into a pcap (Ethernet / IPv4 / UDP frames); sipp
+    sends each at its time."""
     out = bytearray(_PCAP_HEADER)
-    for i, rtp in enumerate(packets):
+    for i, (usec, rtp) in enumerate(packets):
         frame = _ETH + _udp_ip(rtp, i, src, dst)
-        usec = i * ptime_ms * 1000
         out += struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(bytes(out))
-    return RtpPcapInfo(path, len(packets), ptime_ms, PAYLOAD_TYPES[codec])
 
 
 def wav_to_pcap(wav: Path, path: Path, *, codec: str = "pcmu", ptime_ms: int = 20) -> RtpPcapInfo:
@@ -174,17 +185,12 @@ def dtmf_packets(
     return out
 
 
-def write_dtmf_pcap(
-    path: Path, digits: str, *, tone_ms: int = 100, gap_ms: int = 200, first_seq: int = 1, start_ms: int = 0
-) -> int:
-    """Write :func:`dtmf_packets` of ``digits`` as a pcap sipp's ``play_pcap_audio`` plays (pcap times from 0);
-    returns its length (ms). The packets use sequence numbers ``first_seq`` + 0, 1, … (one per packet)."""
-    packets = dtmf_packets(digits, tone_ms=tone_ms, gap_ms=gap_ms, first_seq=first_seq, start_ms=start_ms)
-    out = bytearray(_PCAP_HEADER)
-    for i, (at_ms, rtp) in enumerate(packets):
-        frame = _ETH + _udp_ip(rtp, i, ("127.0.0.1", 6000), ("127.0.0.1", 7000))
-        usec = (at_ms - start_ms) * 1000 + i  # strictly increasing, keeps the repeated end packets in order
-        out += struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame), len(frame)) + frame
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(out))
-    return packets[-1][0] - start_ms + 20 if packets else 0
+def write_dtmf_pcap(path: Path, packets: list[tuple[int, bytes]]) -> int:
+    """Write :func:`dtmf_packets` as a pcap sipp's ``play_pcap_audio`` plays, its times counted from the first
+    packet's; returns its length (ms)."""
+    if not packets:
+        raise InvalidInputError("no DTMF packets to write")
+    start_ms = packets[0][0]
+    # one µs more per packet keeps the repeated end packets of a key strictly in order
+    write_timed_pcap(path, [((at_ms - start_ms) * 1000 + i, rtp) for i, (at_ms, rtp) in enumerate(packets)])
+    return packets[-1][0] - start_ms + 20

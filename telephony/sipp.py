@@ -82,7 +82,7 @@ def dtmf_call_scenario(
     (:func:`telephony.pcap.write_dtmf_pcap`: a fresh event timestamp per key, so repeated digits count; Debian's own
     ``dtmf_2833_*.pcap`` files all carry the same timestamp, and a receiver drops a repeat as the same event).
     Finally it waits for the far end's BYE and answers 200 OK (``far_end_hangs_up``), or sends BYE itself."""
-    from telephony.pcap import write_dtmf_pcap
+    from telephony.pcap import dtmf_packets, write_dtmf_pcap
 
     sdp = (
         "      v=0\n      o=sipp 1 1 IN IP[local_ip_type] [local_ip]\n      s=-\n"
@@ -95,8 +95,9 @@ def dtmf_call_scenario(
     for index, (pause_ms, digits) in enumerate(steps):
         pcap = work_dir / f"dtmf-{index}.pcap"
         clock_ms += pause_ms
-        length_ms = write_dtmf_pcap(pcap, digits, first_seq=seq, start_ms=clock_ms)
-        seq += 8 * len(digits)
+        packets = dtmf_packets(digits, first_seq=seq, start_ms=clock_ms)
+        length_ms = write_dtmf_pcap(pcap, packets)
+        seq += len(packets)
         clock_ms += length_ms + 100
         body += f'  <pause milliseconds="{pause_ms}"/>\n'
         body += f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n'

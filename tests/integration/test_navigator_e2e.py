@@ -48,7 +48,7 @@ from telephony.sipp import SippCaller, dtmf_call_scenario
 from voxdesk.benches.live_stack import LiveStack, StaffUser
 from voxdesk.benches.navigator import _known_callers
 from voxdesk.benches.navigator_script import TurnVoice
-from voxdesk.benches.navigator_timing import frame_rms
+from voxdesk.benches.navigator_timing import bot_quiet, frame_rms
 from voxdesk.settings import Settings, load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip, pytest.mark.models, pytest.mark.browser, pytest.mark.slow]
@@ -117,14 +117,7 @@ class Stack:
         """Until the bot spoke after ``since_ms`` and then stayed silent ``quiet_ms``."""
 
         def done() -> bool:
-            audio = self.audio(call_id)
-            if any(isinstance(e, CallEnded) for e in self.events(call_id)):
-                return True
-            started = {e.segment for e in audio if e.state == "started"}
-            closed = {e.segment for e in audio if e.state in ("completed", "stopped")}
-            last = max((e.at_ms for e in audio), default=0.0)
-            spoke = any(e.state == "started" and e.at_ms > since_ms for e in audio)
-            return spoke and started <= closed and time.time() * 1000 - last >= quiet_ms
+            return bot_quiet(self.events(call_id), since_ms, quiet_ms, time.time() * 1000)
 
         self.wait(done, timeout_s, "the bot finishing its prompt")
 

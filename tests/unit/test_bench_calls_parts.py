@@ -244,6 +244,6 @@ def test_dtmf_packets_give_each_key_its_own_event_timestamp_and_end_packets(tmp_
     assert len(ends) == 9 and {f[6] for f in ends} == {800}
     assert [f[2] for f in fields] == list(range(1, len(fields) + 1))
     assert [t for t, _ in packets] == sorted(t for t, _ in packets)
-    assert write_dtmf_pcap(tmp_path / "d.pcap", "11#") == packets[-1][0] + 20
+    assert write_dtmf_pcap(tmp_path / "d.pcap", packets) == packets[-1][0] + 20
     with pytest.raises(InvalidInputError):
         dtmf_packets("1x")

@@ -81,3 +81,17 @@ def test_turn_without_speech_or_answer_has_no_latency() -> None:
     rms = frame_rms(np.zeros(8000 * 2, dtype=np.int16), 8000)
     (timing,) = time_turns([TurnClock(0.0, 500)], rms, recording_start_ms=0.0, jitter_delay_ms=0, events=[])
     assert timing.latency_ms is None and timing.end_of_speech_ms is None
+
+
+def test_bot_quiet_needs_new_speech_all_segments_closed_and_a_quiet_gap() -> None:
+    from core.events import CallEnded
+    from voxdesk.benches.navigator_timing import bot_quiet
+
+    call = CallId("c")
+    started = BotAudio(call_id=call, segment=1, state="started", at_ms=1_000.0)
+    done = BotAudio(call_id=call, segment=1, state="completed", at_ms=3_000.0)
+    assert not bot_quiet([started], 500.0, 1_000, 5_000.0)  # still playing
+    assert not bot_quiet([started, done], 500.0, 1_000, 3_500.0)  # not quiet long enough
+    assert bot_quiet([started, done], 500.0, 1_000, 4_000.0)
+    assert not bot_quiet([started, done], 2_000.0, 1_000, 9_000.0)  # nothing said since the caller's turn
+    assert bot_quiet([CallEnded(call_id=call, duration_ms=1, reason="normal")], 2_000.0, 1_000, 0.0)

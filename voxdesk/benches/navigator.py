@@ -30,14 +30,14 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from core.events import BotAudio, CallEnded, CallStarted, Event, IntentDetected, NavigatorHandoff
+from core.events import CallEnded, CallStarted, Event, IntentDetected, NavigatorHandoff
 from core.logging import get_logger
 from telephony.peer_scripted import ScriptedCaller
 from telephony.peers import BaresipCaller
 from voxdesk.benches.calls import BenchError
 from voxdesk.benches.live_stack import LiveStack
 from voxdesk.benches.navigator_script import SCRIPT, RenderedTurn, ScriptCall, TurnVoice, fill, load_script
-from voxdesk.benches.navigator_timing import TurnClock, TurnTiming, frame_rms, time_turns
+from voxdesk.benches.navigator_timing import TurnClock, TurnTiming, bot_quiet, frame_rms, time_turns
 from voxdesk.settings import Settings
 
 __all__ = ["NavigatorBenchPlan", "run_navigator_bench"]
@@ -94,14 +94,7 @@ class _Bus:
         call ended); False on timeout."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            audio = [e for e in self.of(call_id) if isinstance(e, BotAudio)]
-            if self.ended(call_id):
-                return True
-            spoke = any(e.state == "started" and e.at_ms > since_ms for e in audio)
-            started = {e.segment for e in audio if e.state == "started"}
-            finished = {e.segment for e in audio if e.state in ("completed", "stopped")}
-            last = max((e.at_ms for e in audio), default=0.0)
-            if spoke and started <= finished and time.time() * 1000 - last >= quiet_ms:
+            if bot_quiet(self.of(call_id), since_ms, quiet_ms, time.time() * 1000):
                 return True
             time.sleep(0.05)
         return False
@@ -171,17 +164,11 @@ def _known_callers(settings: Settings, stack: LiveStack) -> list[tuple[str, str,
     database = settings.database.model_copy(update={"url": stack.env["VOXDESK_DATABASE_URL"]})
     container = build_container(settings.model_copy(update={"database": database}))
     try:
-        return [
-            (c.phones[0], demo_card_last4(c.customer_id), c.birth_date)
-            for c in container.profiles.iter_all()
-            if c.phones and c.birth_date is not None and c.language == "en"
-        ] or [
-            (c.phones[0], demo_card_last4(c.customer_id), c.birth_date)
-            for c in container.profiles.iter_all()
-            if c.phones and c.birth_date is not None
-        ]
+        usable = [c for c in container.profiles.iter_all() if c.phones and c.birth_date is not None]
     finally:
         container.close()
+    chosen = [c for c in usable if c.language == "en"] or usable  # English speakers first: the line is English
+    return [(c.phones[0], demo_card_last4(c.customer_id), c.birth_date) for c in chosen]
 
 
 def _plan_runs(script: Sequence[ScriptCall], known: Sequence[tuple[str, str, Any]]) -> list[_CallRun]:

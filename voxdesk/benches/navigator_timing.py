@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from core.events import BotAudio, BotSaid, Event, FinalTranscript, IntentDetected
+from core.events import BotAudio, BotSaid, CallEnded, Event, FinalTranscript, IntentDetected
 
 FRAME_MS = 20
 SPEECH_RMS = 300.0
@@ -57,6 +57,20 @@ class TurnTiming:
         if self.end_of_speech_ms is None or self.first_audio_ms is None:
             return None
         return self.first_audio_ms - self.end_of_speech_ms
+
+
+def bot_quiet(events: Sequence[Event], since_ms: float, quiet_ms: float, now_ms: float) -> bool:
+    """Whether a caller may speak its next turn: the call ended, or the bot started speaking after ``since_ms``,
+    every segment it started has completed or been stopped, and no ``BotAudio`` came for ``quiet_ms`` before
+    ``now_ms`` (all epoch ms). ``events``: the call's events."""
+    if any(isinstance(e, CallEnded) for e in events):
+        return True
+    audio = [e for e in events if isinstance(e, BotAudio)]
+    spoke = any(e.state == "started" and e.at_ms > since_ms for e in audio)
+    started = {e.segment for e in audio if e.state == "started"}
+    closed = {e.segment for e in audio if e.state in ("completed", "stopped")}
+    last = max((e.at_ms for e in audio), default=0.0)
+    return spoke and started <= closed and now_ms - last >= quiet_ms
 
 
 def frame_rms(channel: npt.NDArray[np.int16], rate_hz: int) -> npt.NDArray[np.float64]:
@@ -125,4 +139,4 @@ def _stages(t: TurnTiming) -> None:
         previous = mark
 
 
-__all__ = ["SPEECH_RMS", "TurnClock", "TurnTiming", "frame_rms", "speech_onset_ms", "time_turns"]
+__all__ = ["SPEECH_RMS", "TurnClock", "TurnTiming", "bot_quiet", "frame_rms", "speech_onset_ms", "time_turns"]

@@ -26,6 +26,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "voxdesk.auth.tables",
     "telephony.tables",
     "agent.assist.tables",
+    "qa.tables",
 )
 
 

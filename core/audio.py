@@ -10,6 +10,7 @@ A :class:`Resampler` holds per-stream state and must be used by one thread (one 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ __all__ = [
     "mix_to_mono",
     "pcm16_to_float32",
     "read_audio",
+    "read_audio_with_digest",
     "resample",
     "stereo_interleave",
     "ulaw_decode",
@@ -85,7 +87,7 @@ def stereo_interleave(left: npt.NDArray[np.int16], right: npt.NDArray[np.int16])
 
 # -------------------------------------------------------------------------------------------------- files
 
-_READ_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "FLAC"})
+_READ_FORMATS = frozenset({"WAV", "WAVEX", "RF64", "FLAC", "MP3"})
 _FLOAT_SUBTYPES = frozenset({"FLOAT", "DOUBLE"})
 _READ_BLOCK = 1 << 16  # frames decoded per step; headers are not trusted for allocation
 
@@ -154,7 +156,7 @@ def _check_wav_complete(data: bytes) -> None:
 
 def _decode(fh: sf.SoundFile) -> PcmArray:
     if fh.format not in _READ_FORMATS:
-        raise AudioFormatError("Unsupported audio container; expected WAV or FLAC.")
+        raise AudioFormatError("Unsupported audio container; expected WAV, FLAC or MP3.")
     if fh.channels < 1 or fh.samplerate < 1:
         raise AudioFormatError("Audio header is invalid.")
     as_float = fh.subtype in _FLOAT_SUBTYPES
@@ -177,7 +179,7 @@ def _decode(fh: sf.SoundFile) -> PcmArray:
 
 
 def read_audio(source: str | os.PathLike[str] | bytes, *, max_bytes: int | None = None) -> AudioClip:
-    """Decode a WAV (PCM 8/16/24/32-bit, float, μ-law, A-law, ADPCM, WAVEX, RF64) or FLAC file to int16.
+    """Decode a WAV (PCM 8/16/24/32-bit, float, μ-law, A-law, ADPCM, WAVEX, RF64), FLAC or MP3 file to int16.
 
     ``source`` is a path or the file's bytes. Mono gives shape ``(n,)``, otherwise ``(n, channels)``; wider
     samples are rounded to 16 bits and float samples clipped to full scale. Runs in the calling thread (CPU
@@ -199,6 +201,12 @@ def read_audio(source: str | os.PathLike[str] | bytes, *, max_bytes: int | None 
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError, EOFError) as exc:
         raise AudioFormatError("Audio could not be decoded.") from exc
     return AudioClip(samples[:, 0].copy() if channels == 1 else samples, rate, channels)
+
+
+def read_audio_with_digest(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> tuple[AudioClip, str]:
+    """:func:`read_audio` of a file, and the hex SHA-256 of its bytes (read once). Same errors."""
+    data = _load_bytes(path, max_bytes)
+    return read_audio(data), hashlib.sha256(data).hexdigest()
 
 
 def encode_audio(clip: AudioClip, format: Literal["WAV", "FLAC"] = "WAV", *, subtype: str | None = None) -> bytes:

@@ -107,7 +107,7 @@ class ScoreResult:
     items: tuple[ItemScore, ...]
 
 
-def load_scorecards(path: Path | None = None) -> tuple[Scorecard, str]:
+def load_scorecards(path: Path | None = None) -> tuple[tuple[Scorecard, ...], str]:
     """All forms of a scorecards file and the default form's id; raises :class:`ConfigError` (file, field)."""
     source = path or DEFAULT_SCORECARDS_PATH
     try:
@@ -123,7 +123,7 @@ def load_scorecards(path: Path | None = None) -> tuple[Scorecard, str]:
         raise ConfigError(f"{source}: {where}: {first['msg']}") from exc
     if parsed.default not in {s.id for s in parsed.scorecards}:
         raise ConfigError(f"{source}: default scorecard {parsed.default!r} is not defined")
-    return parsed.scorecards, parsed.default  # type: ignore[return-value]
+    return parsed.scorecards, parsed.default
 
 
 def score_call(card: Scorecard, findings: Iterable[Finding], *, excluded: Sequence[int] = ()) -> ScoreResult:

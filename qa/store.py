@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.db import session_scope
-from core.errors import NotFoundError
+from core.errors import NotFoundError, StorageError
 from core.logging import get_logger
 from qa.models import SEVERITIES, Inspection, RecordingMeta, Turn, Word
 from qa.records import QaCall, QaCallDetail, StoredFinding
@@ -55,8 +55,31 @@ class QaStore:
 
     # --- pipeline --------------------------------------------------------------------------------------------
 
+    def enqueue(self, meta: RecordingMeta, path: str, *, source: str) -> bool:
+        """Register a recording as waiting (``pending``) with its metadata, unless it is already known; returns
+        whether it was new. A batch registers all its recordings first, so the repeat-call rule sees every call of
+        the batch whatever order the workers take them in."""
+        try:
+            return self._enqueue(meta, path, source)
+        except StorageError:
+            if self.status(meta.call_id) is not None:
+                return False  # another process registered it at the same moment
+            raise
+
+    def _enqueue(self, meta: RecordingMeta, path: str, source: str) -> bool:
+        with self._session(write=True) as s:
+            if s.get(QaRecordingRow, meta.call_id) is not None:
+                return False
+            row = QaRecordingRow(call_id=meta.call_id, source=source, path=path, queued_at=self._clock.now())
+            _set_meta(row, meta)
+            row.status = "pending"
+            s.add(row)
+        return True
+
     def claim(self, meta: RecordingMeta, path: str, *, source: str, force: bool = False) -> ClaimResult:
         """Mark a recording as being inspected (creating its row) unless it is already done or in progress."""
+        if self.status(meta.call_id) is None:
+            self.enqueue(meta, path, source=source)
         now = self._clock.now()
         with self._session(write=True) as s:
             row = s.get(QaRecordingRow, meta.call_id, with_for_update=True)

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from core.errors import ConfigError
+from voxdesk.settings_qa import QaSettings
 
 DEFAULT_SECRET = "change-me-voxdesk-dev-secret"  # noqa: S105 - the known default that production refuses
 
@@ -333,6 +334,7 @@ class Settings(BaseSettings):
     knowledge: KnowledgeSettings = KnowledgeSettings()
     assist: AssistSettings = AssistSettings()
     navigator: NavigatorSettings = NavigatorSettings()
+    qa: QaSettings = QaSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -299,8 +299,17 @@ def test_bad_input_raises_audio_format_error(data: bytes) -> None:
 def test_other_containers_are_refused() -> None:
     buf = io.BytesIO()
     sf.write(buf, tone(440, 8000, 0.1), 8000, format="AIFF")
-    with pytest.raises(AudioFormatError, match="expected WAV or FLAC"):
+    with pytest.raises(AudioFormatError, match="expected WAV, FLAC or MP3"):
         read_audio(buf.getvalue())
+
+
+def test_mp3_is_read_as_int16() -> None:
+    buf = io.BytesIO()
+    stereo = np.stack([tone(440, 8000, 1.0), tone(660, 8000, 1.0)], axis=1)
+    sf.write(buf, stereo, 8000, format="MP3")
+    clip = read_audio(buf.getvalue())
+    assert clip.channels == 2 and clip.sample_rate == 8000
+    assert clip.samples.dtype == np.int16 and abs(clip.frames - 8000) < 2000
 
 
 def test_size_limit_and_missing_file(tmp_path: Path) -> None:

@@ -166,7 +166,13 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
         return found
 
     names = {" ".join(p.cmdline()).split(" -m ")[-1].split()[0] for p in parent.children()}
-    assert names == {"voxdesk.server.main", "voxdesk.speech_main", "voxdesk.media_main", "voxdesk.agent_main"}
+    assert names == {
+        "voxdesk.server.main",
+        "voxdesk.speech_main",
+        "voxdesk.media_main",
+        "voxdesk.agent_main",
+        "voxdesk.qa_main",
+    }
     first = server_children()
     assert len(first) == 1
     first[0].kill()

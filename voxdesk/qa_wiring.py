@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.errors import InvalidInputError, ModelMissingError
 from core.logging import get_logger
 from qa.inspector import Inspector
 from qa.pipeline import QaPipeline
@@ -40,8 +41,19 @@ def product_names(container: Container) -> dict[str, tuple[str, ...]]:
 
 
 def _intent_fn(container: Container) -> Callable[[str], tuple[str | None, float]]:
+    """The call-reason classifier; where it cannot be built (no question library in this database, no embedding
+    model) every reason is ``unknown`` and one warning says why."""
+    broken: list[str] = []
+
     def intent(text: str) -> tuple[str | None, float]:
-        result = container.intents().classify(text, k=1)
+        if broken:
+            return None, 0.0
+        try:
+            result = container.intents().classify(text, k=1)
+        except (InvalidInputError, ModelMissingError) as exc:
+            broken.append(exc.code)
+            log.warning("call reasons unavailable: no intent classifier", error=exc.code)
+            return None, 0.0
         top = result.top[0].confidence if result.top else 0.0
         return result.label, top
 

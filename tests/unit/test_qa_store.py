@@ -49,7 +49,7 @@ REASON = Finding("call_reason", "info", "I lost my card.", 2000, 3500, "customer
 
 
 def counts(store: QaStore) -> tuple[int, int]:
-    with store._sessions() as s:  # noqa: SLF001 - the test reads the rows themselves
+    with store._sessions() as s:
         return (
             s.scalar(select(func.count()).select_from(QaTurnRow)) or 0,
             s.scalar(select(func.count()).select_from(QaFindingRow)) or 0,

@@ -14,6 +14,9 @@ from knowledge.library import QuestionLibrary
 from knowledge.retrieval import KnowledgeIndexes
 from knowledge.scripts import ScriptStore
 from profiles.store import ProfileStore
+from qa.analytics import QaAnalytics
+from qa.review import QaReview
+from qa.store import QaStore
 from telephony.callstore import CallStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
@@ -36,6 +39,9 @@ class Container:
     calls: CallStore
     library: QuestionLibrary
     scripts: ScriptStore
+    qa_store: QaStore
+    qa_review: QaReview
+    qa_analytics: QaAnalytics
     clock: Clock = field(default_factory=SystemClock)
     _indexes: KnowledgeIndexes | None = None
     _indexes_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,5 +112,8 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         calls=CallStore(sessions, clock=clock, caller_lookup=caller_customer),
         library=QuestionLibrary(sessions, clock=clock),
         scripts=ScriptStore(sessions, catalog=catalog, bank_names=settings.knowledge.bank_names, clock=clock),
+        qa_store=QaStore(sessions, clock=clock),
+        qa_review=QaReview(sessions, clock, scorecards_path=settings.qa.scorecards_path),
+        qa_analytics=QaAnalytics(sessions),
         clock=clock,
     )

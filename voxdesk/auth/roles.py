@@ -40,6 +40,10 @@ KNOWLEDGE_READERS: tuple[Role, ...] = ("agent", "supervisor", "qa", "marketing",
 KNOWLEDGE_EDITORS: tuple[Role, ...] = ("supervisor", "compliance", "admin")
 SCRIPT_APPROVERS: tuple[Role, ...] = ("compliance",)
 """An admin passes the route guard but the script store still refuses anyone without the compliance role."""
+# Who may open the quality-inspection queue, call pages (with playback, audited) and analytics; who may confirm or
+# reject findings, add missed ones and complete reviews. Supervisors and compliance read only.
+QA_READERS: tuple[Role, ...] = ("qa", "supervisor", "compliance", "admin")
+QA_REVIEWERS: tuple[Role, ...] = ("qa", "admin")
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ AREAS: tuple[Area, ...] = (
     Area("supervisor", "Live calls", "实时监控", "/supervisor", SUPERVISORS, True),
     Area("navigator", "Voice navigator", "智能语音导航", "/navigator", ("supervisor", "admin"), False),
     Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", ("marketing", "supervisor", "admin"), False),
-    Area("qa", "Quality inspection", "质检", "/qa", ("qa", "supervisor", "compliance", "admin"), False),
+    Area("qa", "Quality inspection", "质检", "/qa", QA_READERS, True),
     Area("marketing", "Precision marketing", "精准营销", "/marketing", ("marketing", "admin"), False),
     Area(
         "knowledge", "Knowledge and scripts", "知识库与话术", "/knowledge", ("compliance", "supervisor", "admin"), False

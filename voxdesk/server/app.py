@@ -27,7 +27,19 @@ from voxdesk.retention import retention_loop
 from voxdesk.server import assist_ws
 from voxdesk.server.deps import PrincipalDep
 from voxdesk.server.errors import install_error_handlers
-from voxdesk.server.routes import admin, assist, assist_pages, auth, calls, customers, health, knowledge, pages
+from voxdesk.server.routes import (
+    admin,
+    assist,
+    assist_pages,
+    auth,
+    calls,
+    customers,
+    health,
+    knowledge,
+    pages,
+    qa,
+    qa_pages,
+)
 
 log = get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -112,6 +124,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(pages.router)
     app.include_router(assist_pages.router)
+    app.include_router(qa.router)
+    app.include_router(qa_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)

@@ -351,6 +351,10 @@ from voxdesk.evals.retrieval import register as _register_retrieval  # noqa: E40
 
 _register_retrieval(eval_app, bench_app)
 
+from voxdesk.evals.diarization import register as _register_eval_diarization  # noqa: E402
+
+_register_eval_diarization(eval_app)
+
 from voxdesk.evals.sentiment import register as _register_eval_sentiment  # noqa: E402
 
 _register_eval_sentiment(eval_app)
@@ -383,3 +387,17 @@ _register_bench_assist(bench_app)
 from voxdesk.benches.navigator_cli import register as _register_bench_navigator  # noqa: E402
 
 _register_bench_navigator(bench_app)
+
+# --- voxdesk bench qa (issue 7) ---------------------------------------------------------------------------------
+from voxdesk.benches.qa_cli import register as _register_bench_qa  # noqa: E402
+
+_register_bench_qa(bench_app)
+
+# --- voxdesk qa (issue 7) -------------------------------------------------------------------------------------
+from voxdesk.qa_cli import qa_app  # noqa: E402
+
+app.add_typer(qa_app, name="qa")
+
+from voxdesk.evals.qa_rules import register as _register_eval_qa_rules  # noqa: E402
+
+_register_eval_qa_rules(eval_app)

@@ -65,7 +65,6 @@ def build_pipeline(settings: Settings, container: Container | None = None, *, wi
     catalog and the question library for the intent classifier)."""
     from qa.diarize import SenkoDiarizer
     from qa.transcribe import CallTranscriber
-
     from voxdesk.registry import build_sentiment
 
     if container is None:

@@ -1,0 +1,47 @@
+"""``voxdesk qa``: quality inspection of recorded calls — ``run`` and ``worker`` (:mod:`voxdesk.qa_batch_cli`) and
+``make-set`` (the labelled call set of :mod:`voxdesk.benches.qa_set`). Commands block in the CLI process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["qa_app"]
+
+qa_app = typer.Typer(help="Quality inspection of recorded calls.", no_args_is_help=True)
+
+
+@qa_app.command("make-set")
+def make_set(
+    out: Annotated[Path, typer.Option("--out", help="folder to write the recordings, metadata.csv, labels.jsonl")],
+    limit: Annotated[int | None, typer.Option(min=1, help="only the first N calls")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="synthesis processes")] = 2,
+) -> None:
+    """Synthesise the labelled QA call set (scripted calls with planted violations) as recordings."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from core.errors import VoxdeskError
+    from voxdesk.benches.qa_scripts import load_scripts
+    from voxdesk.benches.qa_set import build_set
+    from voxdesk.cli import _fail
+
+    console = Console()
+    try:
+        total = len(load_scripts()[:limit] if limit else load_scripts())
+        columns = (TextColumn("synthesising"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("calls", total=total)
+            summary = build_set(out, limit=limit, workers=workers, progress=lambda _c: bar.advance(task))
+    except VoxdeskError as exc:
+        _fail(exc)
+    console.print(
+        f"{len(summary.calls)} calls, {summary.audio_s / 60:.1f} min of audio in {summary.seconds:.0f} s → {out}"
+    )
+
+
+from voxdesk.qa_batch_cli import register  # noqa: E402
+
+register(qa_app)

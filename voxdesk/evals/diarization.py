@@ -41,7 +41,7 @@ def evaluate_file(
         pcm = resample(pcm, clip.sample_rate, SAMPLE_RATE_HZ)
     audio_s = len(pcm) / SAMPLE_RATE_HZ
     diarizer = SenkoDiarizer(threads=threads)
-    diarizer.diarize(pcm[: SAMPLE_RATE_HZ], num_speakers=1)  # loads the models outside the timed run
+    diarizer.diarize(pcm[:SAMPLE_RATE_HZ], num_speakers=1)  # loads the models outside the timed run
     started = time.perf_counter()
     turns = diarizer.diarize(pcm, num_speakers=num_speakers)
     elapsed = time.perf_counter() - started

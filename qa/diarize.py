@@ -35,7 +35,7 @@ from qa.diarize_frames import (
 from qa.diarize_segmodel import load_segmentation
 from qa.models import SpeakerTurn
 
-__all__ = ["SenkoDiarizer"]
+__all__ = ["SAMPLE_RATE_HZ", "SenkoDiarizer"]
 
 log = get_logger(__name__)
 WINDOW_S = 10.0

@@ -27,7 +27,7 @@ SAMPLE = "diarization/pyannote_sample/sample"
 DER_LIMIT = 0.09  # measured 0.058 (collar 0), both with the count estimated and with num_speakers=2
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sample(shared_data: Path) -> Path:
     base = shared_data / SAMPLE
     if not base.with_suffix(".wav").is_file() or not base.with_suffix(".rttm").is_file():
@@ -35,38 +35,30 @@ def sample(shared_data: Path) -> Path:
     return base
 
 
-@pytest.fixture(scope="module")
-def diarizer():  # type: ignore[no-untyped-def]
-    from qa.diarize import SenkoDiarizer
-
-    return SenkoDiarizer(threads=2)
-
-
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("num_speakers", [None, 2])
-def test_der_on_the_pyannote_sample(diarizer, sample: Path, num_speakers: int | None) -> None:  # type: ignore[no-untyped-def]
-    from voxdesk.evals.diarization import evaluate_diarization
+def test_der_on_the_pyannote_sample(sample: Path, num_speakers: int | None) -> None:
+    from voxdesk.evals.diarization import evaluate_file
 
-    result = evaluate_diarization(
-        diarizer, sample.with_suffix(".wav"), sample.with_suffix(".rttm"), num_speakers=num_speakers
-    )
+    result = evaluate_file(sample.with_suffix(".wav"), sample.with_suffix(".rttm"), num_speakers=num_speakers)
     assert result["speakers_hyp"] == 2
     assert result["der"] < DER_LIMIT, result
     assert result["der_collar_025"] <= result["der"]
 
 
 @pytest.mark.timeout(600)
-def test_float32_wav_gives_the_same_turns(diarizer, sample: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_float32_wav_gives_the_same_result(sample: Path, tmp_path: Path) -> None:
     import soundfile as sf
 
-    from voxdesk.evals.diarization import evaluate_diarization, load_pcm16k
+    from core.audio import read_audio
+    from voxdesk.evals.diarization import evaluate_file
 
     samples, rate = sf.read(sample.with_suffix(".wav"), dtype="float32")
     f32 = tmp_path / "sample_f32.wav"
     sf.write(f32, samples, rate, subtype="FLOAT")
     assert sf.info(f32).subtype == "FLOAT"
-    assert np.array_equal(load_pcm16k(f32), load_pcm16k(sample.with_suffix(".wav")))
-    result = evaluate_diarization(diarizer, f32, sample.with_suffix(".rttm"), num_speakers=2)
+    assert np.array_equal(read_audio(f32).samples, read_audio(sample.with_suffix(".wav")).samples)
+    result = evaluate_file(f32, sample.with_suffix(".rttm"), num_speakers=2)
     assert result["der"] < DER_LIMIT, result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from voxdesk.benches.qa_scripts import (
     ScriptTurn,
     Span,
     build_timeline,
+    estimate_ms,
     label_call,
     load_scripts,
     metadata_row,
@@ -107,6 +109,43 @@ def test_timeline_places_pauses_and_overlaps() -> None:
     assert default[1].start_ms == 1500  # the natural 0.5 s hand-over
 
 
+def test_seeded_timeline_draws_natural_pauses_deterministically() -> None:
+    plain = tuple(ScriptTurn(speaker="agent" if i % 2 else "customer", text="Hello there.") for i in range(8))
+    first = build_timeline(plain, [1000] * 8, lead_ms=0, seed="qa001")
+    assert first == build_timeline(plain, [1000] * 8, lead_ms=0, seed="qa001")
+    assert first != build_timeline(plain, [1000] * 8, lead_ms=0, seed="qa002")
+    gaps = [b.start_ms - a.end_ms for a, b in itertools.pairwise(first)]
+    assert all(500 <= g <= 1100 for g in gaps) and len(set(gaps)) > 1
+
+
+def test_shipped_timelines_keep_planted_and_hard_negative_timing_apart() -> None:
+    """With estimated turn lengths: planted silences and talk-over are well past the rules' limits (8 s waiting on
+    the agent, 15 s on the customer, 1 s of overlap), every other pause and overlap well under them, and only the
+    overlong calls last over 6 minutes."""
+    for call in load_scripts():
+        spans = build_timeline(call.turns, [estimate_ms(t) for t in call.turns], seed=call.id)
+        silences = {e.turn for e in call.expected if e.rule == "long_silence"}
+        talk_over = {e.turn for e in call.expected if e.rule == "talk_over"}
+        for i, turn in enumerate(call.turns[1:], start=1):
+            prev = call.turns[i - 1]
+            if turn.overlap_s is not None:
+                if i in talk_over:
+                    assert (turn.speaker, prev.speaker) == ("agent", "customer") and turn.overlap_s >= 1.5, call.id
+                elif (turn.speaker, prev.speaker) == ("agent", "customer"):
+                    assert turn.overlap_s < 1.0, call.id  # a backchannel
+                continue
+            gap = spans[i].start_ms - max(s.end_ms for s in spans[:i])
+            if i in silences:
+                assert gap >= (10_000 if turn.speaker == "agent" else 18_000), call.id
+            elif prev.speaker == "agent" and turn.speaker == "customer":
+                assert gap <= 12_000, call.id
+            else:
+                assert gap <= 6_000, call.id
+        assert not talk_over - {i for i, t in enumerate(call.turns) if t.overlap_s is not None}, call.id
+        overlong = any(e.rule == "overlong_call" for e in call.expected)
+        assert (spans[-1].end_ms > 360_000) == overlong, call.id
+
+
 def test_labels_locate_the_planted_findings() -> None:
     call = _call()
     spans = build_timeline(call.turns, [2000, 3000, 2500, 1000], lead_ms=300)
@@ -190,13 +229,14 @@ def test_two_calls_are_synthesised_as_stereo_8k(tmp_path: Path) -> None:
     summary = build_set(tmp_path, limit=2, workers=1)
     assert len(summary.calls) == 2
     labels = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
-    for built, label in zip(summary.calls, labels, strict=True):
+    for built, label, script in zip(summary.calls, labels, load_scripts()[:2], strict=True):
         clip = read_audio(tmp_path / built.file)
         assert clip.sample_rate == 8000
         if built.row["channels"] == "stereo":
             assert clip.channels == 2
             assert clip.samples[:, 0].any() and clip.samples[:, 1].any()
-        assert 45_000 <= clip.duration_ms <= 120_000
+        assert 60_000 <= clip.duration_ms <= 150_000
+        assert len(label["turns"]) == len(script.turns)
         for e in label["expected"]:
             assert 0 <= e["start_ms"] <= e["end_ms"] <= clip.duration_ms
     header = (tmp_path / "metadata.csv").read_text(encoding="utf-8").splitlines()[0]

@@ -9,6 +9,7 @@ installed. Everything here is pure (no audio); the synthesis is in :mod:`voxdesk
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from qa.rules_config import RULE_IDS
 
 __all__ = [
     "DEFAULT_SCRIPTS_PATH",
+    "GAP_JITTER_S",
     "GAP_S",
     "METADATA_HEADER",
     "WHOLE_CALL_RULES",
@@ -44,6 +46,8 @@ __all__ = [
 DEFAULT_SCRIPTS_PATH: Final = Path(__file__).with_name("qa_calls.yaml")
 GAP_S: Final = 0.5
 """Default pause between turns (s): a natural hand-over."""
+GAP_JITTER_S: Final = (0.5, 1.1)
+"""Range of the default pause (s) when the timeline is seeded: drawn per turn, uniformly."""
 METADATA_HEADER: Final = (
     "call_id",
     "agent_id",
@@ -198,12 +202,16 @@ class Span:
     end_ms: int
 
 
-def build_timeline(turns: Sequence[ScriptTurn], durations_ms: Sequence[int], *, lead_ms: int = 300) -> list[Span]:
-    """Place the turns one after another: each starts ``pause_s`` (default :data:`GAP_S`) after the previous turn
-    ends, or ``overlap_s`` before it ends (never before the previous turn's start). ``durations_ms``: each turn's
-    audio length (ms)."""
+def build_timeline(
+    turns: Sequence[ScriptTurn], durations_ms: Sequence[int], *, lead_ms: int = 300, seed: str | None = None
+) -> list[Span]:
+    """Place the turns one after another: each starts ``pause_s`` after the previous turn ends, or ``overlap_s``
+    before it ends (never before the previous turn's start). A turn without either waits :data:`GAP_S`, or, with a
+    ``seed`` (the call id), a pause drawn from :data:`GAP_JITTER_S` by a generator seeded with it (the same seed
+    gives the same timeline). ``durations_ms``: each turn's audio length (ms)."""
     if len(turns) != len(durations_ms):
         raise ValueError("one duration per turn")
+    rng = random.Random(seed) if seed is not None else None  # noqa: S311 - pauses, not secrets
     spans: list[Span] = []
     for turn, dur in zip(turns, durations_ms, strict=True):
         if not spans:
@@ -213,7 +221,8 @@ def build_timeline(turns: Sequence[ScriptTurn], durations_ms: Sequence[int], *, 
             if turn.overlap_s is not None:
                 start = max(prev.start_ms + 1, prev.end_ms - round(turn.overlap_s * 1000))
             else:
-                pause = GAP_S if turn.pause_s is None else turn.pause_s
+                default = rng.uniform(*GAP_JITTER_S) if rng is not None else GAP_S
+                pause = default if turn.pause_s is None else turn.pause_s
                 start = max(s.end_ms for s in spans) + round(pause * 1000)
         spans.append(Span(start, start + max(0, int(dur))))
     return spans

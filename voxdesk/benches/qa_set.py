@@ -1,11 +1,14 @@
 """Builds the labelled QA call set: every script of ``qa_calls.yaml`` synthesised as a recorded call.
 
-Voices: the agent is the bundled Piper voice en_US-joe-medium (``length_scale = 1.15 / rate``, so ``rate: 1.45``
-is fast speech). The customer is the same Piper voice, slightly slower and pitched down by playing it 10 % slow
-(a different-sounding speaker): espeak-ng ``en-us`` was tried first and Whisper base misheard the very phrases
-the rules look for ("saving for my daughter's education" → "failing for my modern education"). Piper's noise is
-off (``noise_scale = noise_w = 0``), which makes the synthesis deterministic. English only: no Chinese voice is
-installed.
+Voices: the agent is the bundled Piper voice en_US-joe-medium at ``length_scale = 1.55 / rate`` with a 0.3 s pause
+between sentences (also divided by ``rate``): about 160 words/min over its turns, a call-centre pace (the voice
+speaks ~230 words/min at 1.0, over the 190 words/min limit of ``speech_rate``); ``rate: 1.8`` is fast speech, about
+250 words/min. The customer is the same Piper voice, pitched down by playing it 10 % slow (a different-sounding
+speaker), about 165 words/min: espeak-ng ``en-us`` was tried first, and Whisper base misheard about a fifth of its
+words (20-35 % word errors over ten customer lines for the ``en-us``, ``+f3``, ``+m1``, ``+klatt`` variants at 130-165
+words/min, against 4-10 % for the pitched Piper voice), among them the very phrases the rules look for ("saving for
+my daughter's education" -> "failing for my modern education"). Piper's noise is off (``noise_scale = noise_w =
+0``), which makes the synthesis deterministic. English only: no Chinese voice is installed.
 
 Each turn is trimmed of its leading/trailing silence and placed on the call's timeline
 (:func:`voxdesk.benches.qa_scripts.build_timeline`); the recording is 16-bit PCM at 8 kHz, stereo with the
@@ -54,9 +57,11 @@ RATE_HZ: Final = 8000
 """Sample rate of the recordings (Hz): telephone audio."""
 _CUSTOMER_SLOWDOWN: Final = 0.9
 """The customer's Piper audio is played at this fraction of its rate (lower pitch, slower)."""
-_AGENT_LENGTH: Final = 1.15
-"""Piper's length scale for the agent at ``rate: 1`` (the bundled voice speaks ~200 words/min at 1.0)."""
-_CUSTOMER_LENGTH: Final = 1.1
+_AGENT_LENGTH: Final = 1.55
+"""Piper's length scale for the agent at ``rate: 1`` (the bundled voice speaks ~230 words/min at 1.0)."""
+_CUSTOMER_LENGTH: Final = 1.3
+_SENTENCE_GAP_S: Final = {"agent": 0.3, "customer": 0.25}
+"""Pause between the sentences of one turn (s) at ``rate: 1``."""
 _TRIM_LEVEL: Final = 300
 """Samples quieter than this (int16) at a turn's edges are trimmed."""
 _TAIL_MS: Final = 800
@@ -110,25 +115,35 @@ def trim_silence(pcm: npt.NDArray[np.int16], level: int = _TRIM_LEVEL) -> npt.ND
 
 
 def _synthesize(turn: ScriptTurn) -> npt.NDArray[np.int16]:
-    """One turn as 8 kHz mono int16 (process-local voice; blocking)."""
+    """One turn as 8 kHz mono int16: its sentences, each trimmed, joined by a short pause (process-local voice;
+    blocking)."""
     from piper import SynthesisConfig
 
+    from agent.tts.base import split_sentences
+
     voice = _load_voice()
-    length = _AGENT_LENGTH / turn.rate if turn.speaker == "agent" else _CUSTOMER_LENGTH / turn.rate
+    length = (_AGENT_LENGTH if turn.speaker == "agent" else _CUSTOMER_LENGTH) / turn.rate
     config = SynthesisConfig(length_scale=length, noise_scale=0.0, noise_w_scale=0.0)
-    parts = [np.asarray(c.audio_int16_array, dtype=np.int16) for c in voice.synthesize(turn.text, config)]
-    pcm = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
     rate = int(voice.config.sample_rate)
     if turn.speaker == "customer":
         rate = round(rate * _CUSTOMER_SLOWDOWN)
-    return resample(trim_silence(pcm), rate, RATE_HZ)
+    gap = np.zeros(round(_SENTENCE_GAP_S[turn.speaker] / turn.rate * rate), dtype=np.int16)
+    parts: list[npt.NDArray[np.int16]] = []
+    for sentence in split_sentences(turn.text) or [turn.text]:
+        chunks = [np.asarray(c.audio_int16_array, dtype=np.int16) for c in voice.synthesize(sentence, config)]
+        pcm = trim_silence(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int16)
+        if pcm.size:
+            parts.extend((gap, pcm) if parts else (pcm,))
+    joined = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+    return resample(joined, rate, RATE_HZ)
 
 
 def mix_call(
-    turns: Sequence[ScriptTurn], clips: Sequence[npt.NDArray[np.int16]]
+    turns: Sequence[ScriptTurn], clips: Sequence[npt.NDArray[np.int16]], *, seed: str | None = None
 ) -> tuple[npt.NDArray[np.int16], list[Span]]:
-    """The stereo recording (``(n, 2)`` int16, customer left, agent right) and each turn's span (ms)."""
-    spans = build_timeline(turns, [len(c) * 1000 // RATE_HZ for c in clips])
+    """The stereo recording (``(n, 2)`` int16, customer left, agent right) and each turn's span (ms); ``seed``
+    draws the default pauses (see :func:`~voxdesk.benches.qa_scripts.build_timeline`)."""
+    spans = build_timeline(turns, [len(c) * 1000 // RATE_HZ for c in clips], seed=seed)
     total_ms = max(s.end_ms for s in spans) + _TAIL_MS
     out = np.zeros((total_ms * RATE_HZ // 1000 + 1, 2), dtype=np.int32)
     for turn, clip, span in zip(turns, clips, spans, strict=True):
@@ -141,7 +156,7 @@ def mix_call(
 def _build_one(call: CallScript, out_dir: Path) -> BuiltCall:
     """Synthesise and write one call (runs in a worker process)."""
     clips = [_synthesize(t) for t in call.turns]
-    stereo, spans = mix_call(call.turns, clips)
+    stereo, spans = mix_call(call.turns, clips, seed=call.id)
     duration_ms = len(stereo) * 1000 // RATE_HZ
     if call.audio == "mono":
         mono = stereo.astype(np.int32).sum(axis=1) // 2
@@ -162,7 +177,6 @@ def _build_one(call: CallScript, out_dir: Path) -> BuiltCall:
         "turns": [
             {"speaker": t.speaker, "start_ms": s.start_ms, "end_ms": s.end_ms}
             for t, s in zip(call.turns, spans, strict=True)
-            for t, s in zip(call.turns, spans, strict=False)
         ],
     }
     return BuiltCall(call.id, name, duration_ms, label, metadata_row(call, name, channels))  # type: ignore[arg-type]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, VoxdeskError
 from qa.models import Finding
 from qa.rules_base import PriorCall
 from voxdesk.evals.qa_match import ExpectedFinding, RuleCounts, summarise
@@ -68,7 +68,9 @@ def _ensure_questions(container: Any) -> int:
 def run_eval(
     folder: Path, *, rules: Path | None = None, progress: Any = None
 ) -> tuple[dict[str, RuleCounts], dict[str, Any], list[tuple[str, list[ExpectedFinding], list[Finding]]]]:
-    """Inspect and score the set in ``folder``: ``(counts, JSON summary, per-call results)``."""
+    """Inspect and score the set in ``folder``: ``(counts, JSON summary, per-call results)``. A recording the
+    pipeline cannot inspect (e.g. a mono file without the diarization model) is left out and named in the
+    summary's ``skipped``."""
     from qa.imports import scan_folder
     from voxdesk.cli import _container, _settings
     from voxdesk.qa_wiring import build_pipeline
@@ -89,8 +91,15 @@ def run_eval(
     pipeline = build_pipeline(settings, container)
     results: list[tuple[str, list[ExpectedFinding], list[Finding]]] = []
     audio_ms = 0
+    skipped: dict[str, str] = {}
     for rec in recs:
-        inspection = pipeline.inspect_file(rec.path, rec.meta, history)
+        try:
+            inspection = pipeline.inspect_file(rec.path, rec.meta, history)
+        except VoxdeskError as exc:  # one unusable file is reported, not fatal
+            skipped[rec.meta.call_id] = f"{exc.code}: {exc}"
+            if progress is not None:
+                progress(rec.meta.call_id)
+            continue
         audio_ms += inspection.audio_ms
         results.append((rec.meta.call_id, labels.get(rec.meta.call_id, []), list(inspection.findings)))
         if progress is not None:
@@ -98,6 +107,7 @@ def run_eval(
     counts, summary = summarise(results)
     summary["audio_s"] = audio_ms / 1000
     summary["questions_loaded"] = loaded
+    summary["skipped"] = skipped
     return counts, summary, results
 
 
@@ -119,7 +129,6 @@ def register(eval_app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
-        from core.errors import VoxdeskError
         from voxdesk.cli import _fail
 
         console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 160)
@@ -138,6 +147,8 @@ def register(eval_app: typer.Typer) -> None:
             table.add_row(rule, str(c.tp), str(c.fp), str(c.fn), _pct(c.precision), _pct(c.recall), " ".join(c.misses))
         table.add_row("micro", "", "", "", _pct(summary["micro_precision"]), _pct(summary["micro_recall"]), "")
         console.print(table)
-        console.print(f"{summary['n_calls']} calls, {summary['audio_s'] / 60:.1f} min of audio")
+        console.print(f"{summary['n_calls']} calls scored, {summary['audio_s'] / 60:.1f} min of audio")
+        for call_id, why in summary["skipped"].items():
+            console.print(f"[yellow]skipped {call_id}: {why}[/yellow]")
         if as_json:
             sys.stdout.write(json.dumps(summary) + "\n")

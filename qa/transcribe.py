@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -35,43 +35,11 @@ from qa.models import CallTranscript, Channel, SpeakerTurn
 from qa.transcribe_decode import ChunkDecoder, DecodeSettings
 from qa.transcribe_parts import Chunk, Region, intersect_regions, pack_regions
 
-__all__ = ["CallTranscriber", "SettingsLike"]
+__all__ = ["CallTranscriber"]
 
 log = get_logger(__name__)
 
 _MIN_SAMPLES: Final = SAMPLE_RATE_HZ // 100
-
-
-class _ModelSettings(Protocol):
-    @property
-    def cache_dir(self) -> Path: ...
-    @property
-    def compute_type(self) -> str: ...
-
-
-class _QaSettings(Protocol):
-    @property
-    def threads_per_worker(self) -> int: ...
-    @property
-    def beam_size(self) -> int: ...
-    @property
-    def batch_size(self) -> int: ...
-
-
-class _AsrSettings(Protocol):
-    @property
-    def zh_prompt(self) -> str: ...
-
-
-class SettingsLike(Protocol):
-    """The parts of ``voxdesk.settings.Settings`` that :meth:`CallTranscriber.from_settings` reads."""
-
-    @property
-    def models(self) -> _ModelSettings: ...
-    @property
-    def qa(self) -> _QaSettings: ...
-    @property
-    def asr(self) -> _AsrSettings: ...
 
 
 class CallTranscriber:
@@ -80,11 +48,13 @@ class CallTranscriber:
     ``model_dir``: the Whisper base folder (:func:`asr.models.whisper_model_path`), or a function returning it
     (called once, on first use, so that building a pipeline assembles nothing). ``threads``: CPU threads in all;
     ``passes``: chunks decoded at once (each on ``threads // passes`` threads; 2 × 1 measured fastest on 2 cores).
-    ``beam_size``: beam search width (5 for QA quality). ``batch_size``: chunks decoded together in one pass
-    (batched beam search; 1 measured fastest on 2 cores). ``max_chunk_s``: most speech per chunk (s);
-    ``min_window_s``: shortest encoder window (s; ``None`` = Whisper's full 30 s). ``vad_threshold``: Silero speech
-    probability (0.4 suits 8 kHz telephone audio). ``max_gap_ms``: a pause longer than this inside a segment
-    starts a new turn. ``zh_prompt``: initial prompt for Chinese; ``hotwords``: bank vocabulary for the decoder.
+    ``beam_size``: beam search width (5 for QA quality). ``batch_size``: most chunks decoded together in one pass
+    (batched beam search), used up to half the pass's threads: batching only pays where a pass has threads to
+    spread it over (2 cores, 2 passes × 1 thread: batch 1 ×16.9 real time, 4 ×15.9, 8 ×12.6).
+    ``max_chunk_s``: most speech per chunk (s); ``min_window_s``: shortest encoder window (s; ``None`` = Whisper's
+    full 30 s). ``vad_threshold``: Silero speech probability (0.4 suits 8 kHz telephone audio). ``max_gap_ms``: a
+    pause longer than this inside a segment starts a new turn. ``zh_prompt``: initial prompt for Chinese;
+    ``hotwords``: bank vocabulary for the decoder.
     """
 
     def __init__(
@@ -114,7 +84,7 @@ class CallTranscriber:
         self.compute_type = compute_type
         self.passes = min(passes, threads)
         self.threads_per_pass = max(1, threads // self.passes)
-        self.batch_size = batch_size
+        self.batch_size = min(batch_size, max(1, self.threads_per_pass // 2))
         self.max_chunk_s = max_chunk_s
         self.vad_threshold = vad_threshold
         self.min_silence_ms = min_silence_ms
@@ -132,25 +102,6 @@ class CallTranscriber:
         )
         self._chunk_decoder: ChunkDecoder | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: SettingsLike) -> CallTranscriber:
-        """The QA transcriber of the settings root: Whisper base from ``models.cache_dir``, ``qa.beam_size``,
-        ``qa.threads_per_worker`` threads, ``asr.zh_prompt``. ``qa.batch_size`` is an upper bound: on 2 cores
-        batched beam search measured slower than one chunk per pass, so at most 1 chunk per pass is batched there."""
-        from asr.models import whisper_model_path
-
-        cache_dir = settings.models.cache_dir
-        threads = settings.qa.threads_per_worker
-        return cls(
-            lambda: whisper_model_path("base", cache_dir),
-            compute_type=settings.models.compute_type,
-            threads=threads,
-            passes=2 if threads >= 2 else 1,
-            beam_size=settings.qa.beam_size,
-            batch_size=min(settings.qa.batch_size, max(1, threads // 4)),
-            zh_prompt=settings.asr.zh_prompt,
-        )
 
     # ------------------------------------------------------------------------------------------ public
 

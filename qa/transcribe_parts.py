@@ -31,6 +31,7 @@ __all__ = [
     "pack_regions",
     "segment_turns",
     "split_at_gaps",
+    "words_in_text",
 ]
 
 Region = tuple[int, int]
@@ -227,6 +228,18 @@ def split_at_gaps(words: Sequence[Word], max_gap_ms: int) -> list[list[Word]]:
     return groups
 
 
+def words_in_text(text: str, words: Sequence[str]) -> bool:
+    """Whether each of ``words`` occurs in ``text``, in order and without overlapping (how the QA rules locate a
+    phrase's time: by finding its words' texts in the turn's text)."""
+    at = 0
+    for word in words:
+        found = text.find(word, at)
+        if found < 0:
+            return False
+        at = found + len(word)
+    return True
+
+
 def _confidence(words: Sequence[Word], fallback: float | None) -> float | None:
     probs = [w.probability for w in words if w.probability is not None]
     return sum(probs) / len(probs) if probs else fallback
@@ -260,10 +273,12 @@ def segment_turns(
     for group in split_at_gaps(mapped, max_gap_ms):
         raw = "".join(w.text for w in words[at : at + len(group)])  # groups are consecutive runs of the words
         at += len(group)
-        display = normalizer(raw, lang)
         kept = tuple(w for w in group if w.text)
-        if not display or not kept:
+        if not kept:
             continue
+        display = normalizer(raw, lang)
+        if not words_in_text(display, [w.text for w in kept]):  # e.g. a loop collapsed in the text only
+            display = ("" if lang == "zh" else " ").join(w.text for w in kept)
         start, end = kept[0].start_ms, max(w.end_ms for w in kept)
         turns.append(Turn(chunk.channel, display, start, end, lang, kept, _confidence(kept, confidence)))
     return turns

@@ -7,6 +7,7 @@ classifier on the first call reason. Blocking; call from a worker process or a C
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -63,6 +64,7 @@ def _intent_fn(container: Container) -> Callable[[str], tuple[str | None, float]
 def build_pipeline(settings: Settings, container: Container | None = None, *, with_intents: bool = True) -> QaPipeline:
     """The QA pipeline of ``settings`` (a container is built when none is given; it supplies the product
     catalog and the question library for the intent classifier)."""
+    from asr.models import whisper_model_path
     from qa.diarize import SenkoDiarizer
     from qa.transcribe import CallTranscriber
     from voxdesk.registry import build_sentiment
@@ -80,7 +82,14 @@ def build_pipeline(settings: Settings, container: Container | None = None, *, wi
         sentiment=build_sentiment(settings),
         product_names=product_names(container),
     )
-    transcriber = CallTranscriber.from_settings(settings)
+    transcriber = CallTranscriber(
+        functools.partial(whisper_model_path, "base", settings.models.cache_dir),  # assembled on first use
+        compute_type=settings.models.compute_type,
+        threads=qa.threads_per_worker,
+        beam_size=qa.beam_size,
+        batch_size=qa.batch_size,
+        zh_prompt=settings.asr.zh_prompt,
+    )
     return QaPipeline(
         transcriber=transcriber,
         inspector=inspector,

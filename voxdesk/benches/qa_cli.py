@@ -6,6 +6,7 @@ a per-file table and the totals, and with ``--json`` one JSON object as the last
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,20 +85,20 @@ def register(bench_app: typer.Typer) -> None:
         """Full-volume QA speed (× real time) against a plain faster-whisper loop, and WER/CER of both."""
         from asr.models import whisper_model_path
         from core.errors import VoxdeskError
-        from qa.transcribe import CallTranscriber
-        from voxdesk.benches.qa import build_inspect, find_recordings, run_qa_bench
+        from voxdesk.benches.qa import build_inspect, find_recordings, qa_transcriber, run_qa_bench
         from voxdesk.cli import _fail, _settings
 
         if pipeline not in ("auto", "pipeline", "transcribe"):
             raise typer.BadParameter("choose auto, pipeline or transcribe", param_hint="--pipeline")
         settings = _settings()
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # one line per decoded chunk otherwise
         console = Console(width=None if sys.stdout.isatty() else 160)
         speech = manifest or settings.shared_data / "speech" / "manifest.jsonl"
         if speech_set and not speech.is_file():
             console.print(f"[yellow]no speech set at {speech}: WER/CER not measured[/yellow]")
         paths = find_recordings(folder, limit)
         try:
-            transcriber = CallTranscriber.from_settings(settings)
+            transcriber = qa_transcriber(settings)
             inspect, name = build_inspect(settings, transcriber, pipeline)
             plain = None
             if baseline:

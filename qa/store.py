@@ -78,8 +78,7 @@ class QaStore:
 
     def claim(self, meta: RecordingMeta, path: str, *, source: str, force: bool = False) -> ClaimResult:
         """Mark a recording as being inspected (creating its row) unless it is already done or in progress."""
-        if self.status(meta.call_id) is None:
-            self.enqueue(meta, path, source=source)
+        self.enqueue(meta, path, source=source)  # no-op for a recording already known
         now = self._clock.now()
         with self._session(write=True) as s:
             row = s.get(QaRecordingRow, meta.call_id, with_for_update=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -54,8 +55,6 @@ class QaJob:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> QaJob:
-        from datetime import datetime
-
         raw = data["meta"]
         assert isinstance(raw, dict)
         started = raw.get("started_at")

@@ -4,10 +4,15 @@ through :meth:`qa.store.QaStore.save` exactly as the pipeline stores them."""
 from __future__ import annotations
 
 import wave
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+import qa.tables  # noqa: F401  (registers the QA tables on the shared Base)
+from core.db import Base
 from qa.models import SEVERITIES, CallTranscript, Finding, Inspection, RecordingMeta, Turn
 from qa.scorecard import load_scorecards, score_call
 from qa.store import QaStore
@@ -68,6 +73,16 @@ def inspection(
 def save(store: QaStore, *inspections: Inspection) -> None:
     for item in inspections:
         store.save(item, source="import")
+
+
+def qa_sessions(path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh SQLite database at ``path`` with the QA tables (a fixture body: yields, then disposes)."""
+    engine = create_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    try:
+        yield sessionmaker(engine, expire_on_commit=False)
+    finally:
+        engine.dispose()
 
 
 def standard_calls(store: QaStore) -> None:

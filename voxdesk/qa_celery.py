@@ -8,7 +8,6 @@ the store's claim makes the rerun safe. ``voxdesk qa worker`` starts a worker (:
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -22,9 +21,10 @@ TASK_NAME: Final = "voxdesk.qa.inspect"
 
 
 def _inspect(job: dict[str, Any]) -> dict[str, Any]:
+    from voxdesk.qa_runner import outcome_dict
     from voxdesk.qa_worker import process_job
 
-    return asdict(process_job(job))
+    return outcome_dict(process_job(job))
 
 
 def make_celery(settings: Settings) -> Celery:

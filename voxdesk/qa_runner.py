@@ -24,7 +24,7 @@ from qa.tasks import JobOutcome, QaJob
 if TYPE_CHECKING:
     from voxdesk.settings import Settings
 
-__all__ = ["outcome_from_dict", "register_jobs", "run_batch"]
+__all__ = ["outcome_dict", "outcome_from_dict", "register_jobs", "run_batch"]
 
 log = get_logger(__name__)
 OutcomeFn = Callable[[JobOutcome], None]

@@ -9,18 +9,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import qa.tables  # noqa: F401  (registers the QA tables on the shared Base)
-from core.db import Base
 from core.testing import FakeClock
 from qa.analytics import QaAnalytics, ReasonRow, TrendRow, to_csv
 from qa.models import Turn
 from qa.review import QaReview
 from qa.store import QaStore
 from qa.topics import cluster_topics, topic_tokens
-from tests.qa_samples import T0, inspection, save, standard_calls
+from tests.qa_samples import T0, inspection, qa_sessions, save, standard_calls
 
 pytestmark = pytest.mark.unit
 
@@ -30,12 +27,7 @@ D1, D2 = T0.date(), T0.date() + timedelta(days=1)
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'qa.db'}")
-    Base.metadata.create_all(engine)
-    try:
-        yield sessionmaker(engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
+    yield from qa_sessions(tmp_path / "qa.db")
 
 
 @pytest.fixture

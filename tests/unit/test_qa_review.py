@@ -8,29 +8,22 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-import qa.tables  # noqa: F401  (registers the QA tables on the shared Base)
-from core.db import Base
 from core.errors import InvalidInputError, NotFoundError
 from core.testing import FakeClock
 from qa.review import MAX_PAGE, QaReview, QueueFilters, period_start
 from qa.store import QaStore
 from qa.tables import QaFindingRow
-from tests.qa_samples import T0, inspection, save, standard_calls
+from tests.qa_samples import T0, inspection, qa_sessions, save, standard_calls
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'qa.db'}")
-    Base.metadata.create_all(engine)
-    try:
-        yield sessionmaker(engine, expire_on_commit=False)
-    finally:
-        engine.dispose()
+    yield from qa_sessions(tmp_path / "qa.db")
 
 
 @pytest.fixture

@@ -151,6 +151,9 @@ class SpeechRateRule(_Model):
     max_cpm_zh: float = Field(default=330.0, gt=0)
     min_speech_s: float = Field(default=15.0, ge=0)
     """Rates over less agent speech than this (s) are not judged."""
+    max_pause_s: float = Field(default=1.0, ge=0)
+    """Pauses shorter than this (s) inside the agent's speech count as speaking time (the conventional speaking
+    rate, not the articulation rate between word boundaries, which runs ~30 % higher)."""
     severity: Severity = "minor"
 
 
@@ -159,6 +162,11 @@ class EmotionRule(_Model):
     phrases: Bilingual = Bilingual()
     use_sentiment: bool = True
     """Also flag agent turns with anger cues of the sentiment lexicon (shouting, ``!!``, insults)."""
+    ignore_cues: tuple[str, ...] = ()
+    """Sentiment anger cues that are not anger when an agent says them (fraud warnings: "scam"), lower case."""
+    empathy: Bilingual = Bilingual()
+    """Empathy phrases ("I understand how frustrating"): sentiment cues in such a turn are the customer's feelings
+    named back, not the agent's; the rule's own phrases still count there."""
     severity: Severity = "major"
 
 

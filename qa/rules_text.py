@@ -153,9 +153,13 @@ def emotion_rule(ctx: RuleContext) -> list[Finding]:
     hits = [h for h in _index(cfg.phrases).hits(agent) if not h.negated]
     extra: list[tuple[Turn, str]] = []
     if cfg.use_sentiment and ctx.sentiment is not None:
+        ignored = {c.lower() for c in cfg.ignore_cues}
+        empathic = {(h.turn.start_ms, h.turn.end_ms) for h in _index(cfg.empathy).hits(agent) if not h.negated}
         for turn in agent:
+            if (turn.start_ms, turn.end_ms) in empathic:
+                continue
             cues = ctx.sentiment.score(turn.text, turn.lang).cues
-            anger = [c for c in cues if c.kind == "anger"]
+            anger = [c for c in cues if c.kind == "anger" and c.text.lower() not in ignored]
             if anger:
                 extra.append((turn, f"anger:{anger[0].text}"))
     return _per_turn("agent_emotion", cfg.severity, hits, extra)

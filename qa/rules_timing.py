@@ -114,15 +114,16 @@ def talk_over_rule(ctx: RuleContext) -> list[Finding]:
 
 def speech_rate_rule(ctx: RuleContext) -> list[Finding]:
     """The agent's rate over the call: words per minute (English) or characters per minute (Chinese) of speaking
-    time (word-timed speech, pauses under 0.3 s included)."""
+    time (word-timed speech, pauses under ``max_pause_s`` included)."""
     cfg = ctx.config.speech_rate
     agent = ctx.transcript.of("agent")
-    speaking_ms = sum(e - s for s, e in speech_intervals(agent))
+    join_ms = round(cfg.max_pause_s * 1000)
+    speaking_ms = sum(e - s for s, e in speech_intervals(agent, join_gap_ms=join_ms))
     if not agent or speaking_ms < max(cfg.min_speech_s * 1000, 1):
         return []
     zh_chars = sum(cjk_chars(t.text) for t in agent if t.lang == "zh")
     en_words = sum(len(_WORD.findall(t.text)) for t in agent if t.lang != "zh")
-    zh_ms = sum(e - s for s, e in speech_intervals(t for t in agent if t.lang == "zh"))
+    zh_ms = sum(e - s for s, e in speech_intervals((t for t in agent if t.lang == "zh"), join_gap_ms=join_ms))
     en_ms = speaking_ms - zh_ms
     findings: list[Finding] = []
     start, end = agent[0].start_ms, max(t.end_ms for t in agent)

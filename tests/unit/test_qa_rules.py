@@ -196,6 +196,21 @@ def test_agent_emotion_and_customer_complaint() -> None:
     ]
 
 
+def test_agent_warnings_and_empathy_are_not_anger() -> None:
+    fs = findings(
+        call(
+            GREETING,
+            t("customer", "Someone called me pretending to be the bank.", 7, 10),
+            t("agent", "That sounds like a scam, please never share your code with anyone.", 11, 15),
+            t("agent", "I understand how frustrating this is, that must be frustrating.", 16, 19),
+            t("agent", "This is ridiculous, you are useless!!", 20, 23),
+            None,
+        )
+    )
+    angry = [f for f in fs if f.rule_id == "agent_emotion"]
+    assert [f.start_ms for f in angry] == [20000]
+
+
 def test_missed_marketing_unless_the_agent_offers_the_product() -> None:
     need = t("customer", "We are buying a car next month, so I'm watching my spending.", 5, 9)
     missed = findings(call(GREETING, need, t("agent", "I understand.", 10, 11), None))

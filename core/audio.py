@@ -187,7 +187,7 @@ def read_audio(source: str | os.PathLike[str] | bytes, *, max_bytes: int | None 
 
     Raises :class:`PayloadTooLargeError` when the input is over ``max_bytes`` bytes, :class:`NotFoundError`
     for a missing path, and :class:`AudioFormatError` for empty, truncated, corrupt or non-audio input and
-    for containers other than WAV/FLAC. Never returns a partial result.
+    for containers other than WAV/FLAC/MP3. Never returns a partial result.
     """
     data = _load_bytes(source, max_bytes)
     if not data:

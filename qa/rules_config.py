@@ -163,7 +163,8 @@ class EmotionRule(_Model):
     use_sentiment: bool = True
     """Also flag agent turns with anger cues of the sentiment lexicon (shouting, ``!!``, insults)."""
     ignore_cues: tuple[str, ...] = ()
-    """Sentiment anger cues that are not anger when an agent says them (fraud warnings: "scam"), lower case."""
+    """Sentiment anger cues that are not anger when an agent says them (fraud warnings: "scam"); matched
+    case-insensitively."""
     empathy: Bilingual = Bilingual()
     """Empathy phrases ("I understand how frustrating"): sentiment cues in such a turn are the customer's feelings
     named back, not the agent's; the rule's own phrases still count there."""

@@ -31,8 +31,8 @@ import numpy.typing as npt
 
 from asr.base import SAMPLE_RATE_HZ
 from asr.metrics import ErrorCounts, error_counts
-from core.audio import AudioClip, read_audio, resample
-from core.errors import AudioFormatError, VoxdeskError
+from core.audio import read_audio, resample
+from core.errors import VoxdeskError
 from core.logging import get_logger
 
 if TYPE_CHECKING:
@@ -78,25 +78,10 @@ def find_recordings(folder: Path, limit: int | None = None) -> list[Path]:
     return found[:limit] if limit is not None else found
 
 
-def _read(path: Path) -> AudioClip:
-    if path.suffix.lower() != ".mp3":
-        return read_audio(path)
-    import soundfile as sf
-
-    try:  # libsndfile ≥ 1.1 decodes MP3; core.audio accepts only WAV/FLAC
-        data, rate = sf.read(str(path), dtype="int16", always_2d=True)
-    except (sf.SoundFileError, RuntimeError, ValueError, TypeError, EOFError) as exc:
-        raise AudioFormatError("Audio could not be decoded.") from exc
-    if len(data) == 0:
-        raise AudioFormatError("Audio contains no samples.")
-    samples = np.ascontiguousarray(data[:, 0]) if data.shape[1] == 1 else np.ascontiguousarray(data)
-    return AudioClip(samples, int(rate), int(data.shape[1]))
-
-
 def load_channels(path: Path) -> dict[Channel, npt.NDArray[np.int16]]:
     """Each party's audio at 16 kHz: stereo is customer left, agent right; mono is the whole file as ``agent``.
     Raises :class:`AudioFormatError` (or another :class:`VoxdeskError`) for a file that cannot be read."""
-    clip = _read(path)
+    clip = read_audio(path)
 
     def to16k(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         pcm = np.ascontiguousarray(pcm)

@@ -118,6 +118,11 @@ class QaPipeline:
         """Inspect one recording. Raises :class:`AudioFormatError` (corrupt, empty, unsupported),
         :class:`core.errors.NotFoundError` (missing file), :class:`core.errors.PayloadTooLargeError`, or
         :class:`core.errors.ModelMissingError` (diarization needed but not installed)."""
+        transcript, sha, timings = self.transcribe_file(path, meta)
+        return self.inspect_transcript(transcript, meta, history, path=path, sha256=sha, timings=timings)
+
+    def transcribe_file(self, path: Path, meta: RecordingMeta) -> tuple[CallTranscript, str, dict[str, float]]:
+        """The first half of :meth:`inspect_file`: ``(transcript, SHA-256 of the file, timings in s)``."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         clip, sha = read_audio_with_digest(path, max_bytes=self._max_bytes)
@@ -131,13 +136,27 @@ class QaPipeline:
             timings["transcribe"] = time.perf_counter() - t1
         else:
             transcript = self._diarized(_mono(clip), meta, timings)
+        return transcript, sha, timings
+
+    def inspect_transcript(
+        self,
+        transcript: CallTranscript,
+        meta: RecordingMeta,
+        history: CallHistory | None = None,
+        *,
+        path: Path,
+        sha256: str,
+        timings: dict[str, float] | None = None,
+    ) -> Inspection:
+        """The second half of :meth:`inspect_file`: rules and scorecard on a transcript (milliseconds of CPU)."""
+        timings = dict(timings or {})
         t2 = time.perf_counter()
         findings = self._inspector.inspect(transcript, meta, history)
         card = self.scorecard_for(meta)
         score = score_call(card, findings)
         flagged = not score.passed or any(SEVERITIES.index(f.severity) >= _FLAG_SEVERITY for f in findings)
         timings["rules"] = time.perf_counter() - t2
-        return Inspection(meta, str(path), sha, transcript, findings, score, flagged, timings, self.rules_version)
+        return Inspection(meta, str(path), sha256, transcript, findings, score, flagged, timings, self.rules_version)
 
     def _diarized(self, pcm: npt.NDArray[np.int16], meta: RecordingMeta, timings: dict[str, float]) -> CallTranscript:
         t0 = time.perf_counter()

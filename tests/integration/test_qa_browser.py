@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
@@ -18,10 +19,26 @@ from tests.qa_samples import T0, complaint, forbidden, inspection, reason, save,
 from voxdesk.container import Container
 from voxdesk.server.app import create_app
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
+
+
+def wait_js(page: Page, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll a JavaScript expression from Python until it is truthy.
+
+    Playwright's ``wait_for_function`` compiles the expression inside the page when it has to poll, which the app's
+    Content-Security-Policy (no 'unsafe-eval') rightly forbids; ``page.evaluate`` goes through the DevTools protocol
+    and is not subject to it."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for: {expression}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -99,38 +116,34 @@ def test_qa_reviews_a_call_in_chromium(served: str, tmp_path: Path) -> None:
         assert page.inner_text("[data-testid=qa-call-id]") == "c-1"
 
         # The recording loads; clicking a transcript line seeks to it and highlights it.
-        page.wait_for_function("document.getElementById('qa-audio').readyState >= 1", timeout=15000)
+        wait_js(page, "document.getElementById('qa-audio').readyState >= 1", timeout_s=15)
         assert page.evaluate("document.getElementById('qa-audio').duration") == pytest.approx(20.0, abs=0.1)
         lines = page.locator("[data-testid=qa-line]")
         assert lines.count() == 5
         assert "flagged" in (lines.nth(2).get_attribute("class") or "")  # the promise of returns
         lines.nth(3).click()  # the complaint, 11.5 s in
-        page.wait_for_function("document.getElementById('qa-audio').currentTime >= 11.4", timeout=5000)
+        wait_js(page, "document.getElementById('qa-audio').currentTime >= 11.4", timeout_s=5)
         assert "playing" in (lines.nth(3).get_attribute("class") or "")
         page.evaluate("document.getElementById('qa-audio').pause()")
 
         # Clicking a finding seeks to it too.
         promise = page.locator('[data-testid=qa-finding][data-rule-id="forbidden_phrase"]')
         promise.locator("[data-testid=qa-seek]").click()
-        page.wait_for_function("Math.abs(document.getElementById('qa-audio').currentTime - 8.3) < 0.3", timeout=5000)
+        wait_js(page, "Math.abs(document.getElementById('qa-audio').currentTime - 8.3) < 0.3", timeout_s=5)
         page.evaluate("document.getElementById('qa-audio').pause()")
 
         # Confirm one finding, reject the other: the score items follow.
         assert page.inner_text("[data-testid=qa-score]") == "0.0"
         promise.locator("[data-testid=qa-confirm]").click()
-        page.wait_for_function(
-            "document.querySelector('[data-rule-id=forbidden_phrase]').classList.contains('confirmed')"
-        )
+        wait_js(page, "document.querySelector('[data-rule-id=forbidden_phrase]').classList.contains('confirmed')")
         grumble = page.locator('[data-testid=qa-finding][data-rule-id="customer_complaint"]')
         grumble.locator("[data-testid=qa-reject]").click()
-        page.wait_for_function(
-            "document.querySelector('[data-rule-id=customer_complaint]').classList.contains('rejected')"
-        )
+        wait_js(page, "document.querySelector('[data-rule-id=customer_complaint]').classList.contains('rejected')")
         assert page.inner_text("[data-testid=qa-score]") == "0"  # still auto-failed on the confirmed promise
 
         page.fill("[data-testid=qa-override]", "35")
         page.click("[data-testid=qa-complete]")
-        page.wait_for_function("document.getElementById('qa-complete-status').textContent.length > 0")
+        wait_js(page, "document.getElementById('qa-complete-status').textContent.length > 0")
         assert page.inner_text("[data-testid=qa-final-score]") == "35"
         page.screenshot(path=str(tmp_path / "qa-call.png"), full_page=True)
 

@@ -4,11 +4,14 @@ Builds the pipeline of the settings (:func:`voxdesk.qa_wiring.build_pipeline`, w
 file when given), inspects every recording of ``DIR`` in start-time order with the set's own earlier calls as the
 call history, and scores the findings against ``labels.jsonl`` (:mod:`voxdesk.evals.qa_match`). The call reason
 needs the question library in the database: when it is empty, the demo bank's knowledge is loaded first.
+With ``--transcripts CACHE`` each call's transcript is saved there (keyed by call id and the recording's SHA-256)
+and reused by later runs, so a change to the rules is re-scored in seconds instead of an hour of Whisper.
 Blocking and CPU-bound (Whisper on every call), in the CLI process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -20,12 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from core.errors import InvalidInputError, VoxdeskError
-from qa.models import Finding
+from qa.models import CallTranscript, Finding, Inspection
 from qa.rules_base import PriorCall
 from voxdesk.evals.qa_match import ExpectedFinding, RuleCounts, summarise
 
 if TYPE_CHECKING:
     from qa.imports import ImportedRecording
+    from qa.pipeline import QaPipeline
 
 __all__ = ["SetHistory", "load_labels", "register", "run_eval"]
 
@@ -65,12 +69,40 @@ def _ensure_questions(container: Any) -> int:
     return int(load_demo_knowledge(container).questions)
 
 
+def _inspect(
+    pipeline: QaPipeline, rec: ImportedRecording, history: SetHistory, cache: Path | None
+) -> tuple[Inspection, bool]:
+    """Inspect one recording, through the transcript cache when given: ``(inspection, transcript was cached)``."""
+    from qa.transcript_io import transcript_from_json, transcript_to_json
+
+    if cache is None:
+        return pipeline.inspect_file(rec.path, rec.meta, history), False
+    sha = hashlib.sha256(rec.path.read_bytes()).hexdigest()
+    saved = cache / f"{rec.meta.call_id}.{sha[:16]}.json"
+    transcript: CallTranscript | None = None
+    if saved.is_file():
+        try:
+            transcript = transcript_from_json(json.loads(saved.read_text(encoding="utf-8")))
+        except (ValueError, InvalidInputError):
+            transcript = None  # a damaged cache entry is transcribed again
+    hit = transcript is not None
+    timings: dict[str, float] = {}
+    if transcript is None:
+        transcript, sha, timings = pipeline.transcribe_file(rec.path, rec.meta)
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = saved.with_suffix(".tmp")
+        tmp.write_text(json.dumps(transcript_to_json(transcript), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(saved)
+    inspection = pipeline.inspect_transcript(transcript, rec.meta, history, path=rec.path, sha256=sha, timings=timings)
+    return inspection, hit
+
+
 def run_eval(
-    folder: Path, *, rules: Path | None = None, progress: Any = None
+    folder: Path, *, rules: Path | None = None, transcripts: Path | None = None, progress: Any = None
 ) -> tuple[dict[str, RuleCounts], dict[str, Any], list[tuple[str, list[ExpectedFinding], list[Finding]]]]:
     """Inspect and score the set in ``folder``: ``(counts, JSON summary, per-call results)``. A recording the
     pipeline cannot inspect (e.g. a mono file without the diarization model) is left out and named in the
-    summary's ``skipped``."""
+    summary's ``skipped``. ``transcripts`` is the transcript cache folder (created when missing)."""
     from qa.imports import scan_folder
     from voxdesk.cli import _container, _settings
     from voxdesk.qa_wiring import build_pipeline
@@ -92,9 +124,11 @@ def run_eval(
     results: list[tuple[str, list[ExpectedFinding], list[Finding]]] = []
     audio_ms = 0
     skipped: dict[str, str] = {}
+    cached = 0
     for rec in recs:
         try:
-            inspection = pipeline.inspect_file(rec.path, rec.meta, history)
+            inspection, hit = _inspect(pipeline, rec, history, transcripts)
+            cached += hit
         except VoxdeskError as exc:  # one unusable file is reported, not fatal
             skipped[rec.meta.call_id] = f"{exc.code}: {exc}"
             if progress is not None:
@@ -108,6 +142,7 @@ def run_eval(
     summary["audio_s"] = audio_ms / 1000
     summary["questions_loaded"] = loaded
     summary["skipped"] = skipped
+    summary["transcripts_cached"] = cached
     return counts, summary, results
 
 
@@ -122,6 +157,10 @@ def register(eval_app: typer.Typer) -> None:
     def eval_qa_rules(
         folder: Annotated[Path, typer.Option("--dir", exists=True, file_okay=False, help="the call set folder")],
         rules: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="rules YAML")] = None,
+        transcripts: Annotated[
+            Path | None,
+            typer.Option(file_okay=False, help="transcript cache folder: reused when present, filled when not"),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object as the last line.")] = False,
     ) -> None:
         """Per-rule precision and recall of the QA rules on a labelled call set (voxdesk qa make-set)."""
@@ -137,7 +176,9 @@ def register(eval_app: typer.Typer) -> None:
             columns = (TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as bar:
                 task = bar.add_task("calls", total=n)
-                counts, summary, _ = run_eval(folder, rules=rules, progress=lambda _c: bar.advance(task))
+                counts, summary, _ = run_eval(
+                    folder, rules=rules, transcripts=transcripts, progress=lambda _c: bar.advance(task)
+                )
         except VoxdeskError as exc:
             _fail(exc)
         if summary["questions_loaded"]:
@@ -147,7 +188,10 @@ def register(eval_app: typer.Typer) -> None:
             table.add_row(rule, str(c.tp), str(c.fp), str(c.fn), _pct(c.precision), _pct(c.recall), " ".join(c.misses))
         table.add_row("micro", "", "", "", _pct(summary["micro_precision"]), _pct(summary["micro_recall"]), "")
         console.print(table)
-        console.print(f"{summary['n_calls']} calls scored, {summary['audio_s'] / 60:.1f} min of audio")
+        console.print(
+            f"{summary['n_calls']} calls scored, {summary['audio_s'] / 60:.1f} min of audio, "
+            f"{summary['transcripts_cached']} transcripts from the cache"
+        )
         for call_id, why in summary["skipped"].items():
             console.print(f"[yellow]skipped {call_id}: {why}[/yellow]")
         if as_json:

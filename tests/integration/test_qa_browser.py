@@ -94,7 +94,7 @@ def test_qa_reviews_a_call_in_chromium(served: str, tmp_path: Path) -> None:
         page = browser.new_page()
         problems: list[str] = []
         page.on("pageerror", lambda exc: problems.append(str(exc)))
-        page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+        page.on("console", lambda msg: problems.append(f"{msg.text} {msg.location}") if msg.type == "error" else None)
 
         page.goto(served + "/login?next=/")
         page.fill("input[name=username]", "quinn")
@@ -165,4 +165,4 @@ def test_qa_reviews_a_call_in_chromium(served: str, tmp_path: Path) -> None:
         assert exported.ok and exported.text().lstrip("\ufeff").startswith("period_start,calls")
         page.screenshot(path=str(tmp_path / "qa-analytics.png"), full_page=True)
         browser.close()
-    assert problems == []
+    assert problems == [], problems

@@ -126,6 +126,9 @@ class SentimentCue:
     start: int
     end: int
     text: str
+    typographic: bool = False
+    """The cue is the text's typography (a word in capitals, ``!!``), not its words. In a transcript the
+    recogniser chose it — Whisper writes acronyms and odd words in capitals — so it says nothing of the speaker."""
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,8 @@ def find_cues(text: str) -> list[SentimentCue]:
     cues = [
         SentimentCue(kind, m.start(), m.end(), m.group()) for kind, p in _PATTERNS.items() for m in p.finditer(text)
     ]
-    cues += [SentimentCue("anger", m.start(), m.end(), m.group()) for m in _SHOUTING.finditer(text)]
-    cues += [SentimentCue("anger", m.start(), m.end(), m.group()) for m in _EXCLAIM.finditer(text)]
+    cues += [SentimentCue("anger", m.start(), m.end(), m.group(), True) for m in _SHOUTING.finditer(text)]
+    cues += [SentimentCue("anger", m.start(), m.end(), m.group(), True) for m in _EXCLAIM.finditer(text)]
     return sorted(cues, key=lambda c: (c.start, c.kind))
 
 

@@ -141,7 +141,9 @@ class OverlongRule(_Model):
 class TalkOverRule(_Model):
     enabled: bool = True
     min_overlap_s: float = Field(default=1.0, gt=0)
-    """The agent starts while the customer speaks and both keep talking at least this long (s)."""
+    """The agent starts while the customer speaks and both talk at the same time at least this long (s)."""
+    max_pause_s: float = Field(default=1.0, ge=0)
+    """Pauses shorter than this (s) inside a party's speech do not end its stretch."""
     severity: Severity = "minor"
 
 
@@ -165,6 +167,9 @@ class EmotionRule(_Model):
     ignore_cues: tuple[str, ...] = ()
     """Sentiment anger cues that are not anger when an agent says them (fraud warnings: "scam"); matched
     case-insensitively."""
+    typographic_cues: bool = False
+    """Also count the lexicon's typographic anger cues (a word in capitals, ``!!``). Off: in a transcript the
+    recogniser writes them (acronyms, misheard words in capitals), not the agent."""
     empathy: Bilingual = Bilingual()
     """Empathy phrases ("I understand how frustrating"): sentiment cues in such a turn are the customer's feelings
     named back, not the agent's; the rule's own phrases still count there."""

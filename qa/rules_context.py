@@ -142,27 +142,50 @@ def repeat_rule(ctx: RuleContext) -> list[Finding]:
     return [Finding("repeat_call", window.severity, text, 0, duration, None, latest.call_id)]
 
 
+def _customer_stretches(ctx: RuleContext) -> list[list[Turn]]:
+    """The customer's turns of the first 90 s, grouped into what the customer says before the agent answers."""
+    customer = [t for t in ctx.transcript.of("customer") if t.text.strip()]
+    if not customer:
+        return []
+    until = customer[0].start_ms + _REASON_WINDOW_MS
+    agent_starts = [t.start_ms for t in ctx.transcript.of("agent")]
+    stretches: list[list[Turn]] = []
+    for turn in (t for t in customer if t.start_ms < until):
+        previous = stretches[-1][-1] if stretches else None
+        if previous is not None and not any(previous.end_ms <= a < turn.start_ms for a in agent_starts):
+            stretches[-1].append(turn)
+        else:
+            stretches.append([turn])
+    return stretches
+
+
 def reason_rule(ctx: RuleContext) -> list[Finding]:
-    """Why the customer called (info): the most confident intent over the customer's turns of the first 90 s,
-    each turn alone and the opening turns together; ``detail`` is the question id, or ``unknown``."""
+    """Why the customer called (info): the first request of the customer that the intent classifier recognises
+    with at least ``min_confidence``. The customer's speech of the first 90 s is taken stretch by stretch (what
+    the customer says before the agent answers); within a stretch each turn and the stretch's first three turns
+    together are classified and the most confident wins ("Deposit rates are so low. Is there something steady
+    that pays more?" is one request). The earliest stretch with a confident answer decides, so a later side
+    question ("and what time do you close?") never replaces the reason the customer opened with. ``detail`` is
+    the question id, or ``unknown``."""
     if ctx.intent is None:
         return []
-    customer = [t for t in ctx.transcript.of("customer") if t.text.strip()]
-    early = [t for t in customer if t.start_ms < (customer[0].start_ms if customer else 0) + _REASON_WINDOW_MS]
-    if not early:
+    stretches = _customer_stretches(ctx)
+    if not stretches:
         return []
-    candidates: list[tuple[str, Turn, Turn]] = [(t.text, t, t) for t in early]
-    if len(early) > 1:
-        candidates.append((" ".join(t.text for t in early[:3]), early[0], early[min(2, len(early) - 1)]))
-    best: tuple[float, str | None, Turn, Turn] | None = None
-    for text, first, last in candidates:
-        label, confidence = ctx.intent(text)
-        if label is not None and (best is None or confidence > best[0]):
-            best = (confidence, label, first, last)
     min_conf = ctx.config.call_reason.min_confidence
-    if best is None or best[0] < min_conf:
-        turn = early[0]
-        return [Finding("call_reason", "info", evidence(turn), turn.start_ms, turn.end_ms, "customer", "unknown")]
-    confidence, label, first, last = best
-    quote = evidence(first) if first is last else evidence(Turn(first.channel, f"{first.text} … {last.text}", 0, 0))
-    return [Finding("call_reason", "info", quote, first.start_ms, last.end_ms, "customer", str(label))]
+    for stretch in stretches:
+        candidates: list[tuple[str, Turn, Turn]] = [(t.text, t, t) for t in stretch]
+        if len(stretch) > 1:
+            candidates.append((" ".join(t.text for t in stretch[:3]), stretch[0], stretch[min(2, len(stretch) - 1)]))
+        best: tuple[float, str, Turn, Turn] | None = None
+        for text, first, last in candidates:
+            label, confidence = ctx.intent(text)
+            if label is not None and confidence >= min_conf and (best is None or confidence > best[0]):
+                best = (confidence, label, first, last)
+        if best is not None:
+            _, label, first, last = best
+            joined = f"{first.text} … {last.text}"
+            quote = evidence(first) if first is last else evidence(Turn(first.channel, joined, 0, 0))
+            return [Finding("call_reason", "info", quote, first.start_ms, last.end_ms, "customer", label)]
+    turn = stretches[0][0]
+    return [Finding("call_reason", "info", evidence(turn), turn.start_ms, turn.end_ms, "customer", "unknown")]

@@ -159,7 +159,11 @@ def emotion_rule(ctx: RuleContext) -> list[Finding]:
             if (turn.start_ms, turn.end_ms) in empathic:
                 continue
             cues = ctx.sentiment.score(turn.text, turn.lang).cues
-            anger = [c for c in cues if c.kind == "anger" and c.text.lower() not in ignored]
+            anger = [
+                c
+                for c in cues
+                if c.kind == "anger" and c.text.lower() not in ignored and (cfg.typographic_cues or not c.typographic)
+            ]
             if anger:
                 extra.append((turn, f"anger:{anger[0].text}"))
     return _per_turn("agent_emotion", cfg.severity, hits, extra)

@@ -89,40 +89,69 @@ def _active(intervals: Sequence[tuple[int, int]], at: int) -> tuple[int, int] | 
     return None
 
 
+def _simultaneous_ms(a: Sequence[tuple[int, int]], b: Sequence[tuple[int, int]], start: int, end: int) -> int:
+    """Milliseconds within ``[start, end)`` during which an interval of ``a`` and one of ``b`` both run."""
+    total = 0
+    for sa, ea in a:
+        if ea <= start or sa >= end:
+            continue
+        for sb, eb in b:
+            lo, hi = max(sa, sb, start), min(ea, eb, end)
+            if hi > lo:
+                total += hi - lo
+    return total
+
+
 def talk_over_rule(ctx: RuleContext) -> list[Finding]:
-    """The agent starts speaking while the customer is speaking, and both go on for at least ``min_overlap_s``.
-    At most one finding per stretch of customer speech."""
+    """The agent starts speaking while the customer is speaking, and the two talk at the same time for at least
+    ``min_overlap_s`` before either stops. A party's speech is one stretch across pauses under ``max_pause_s``
+    ("okay, okay, listen to me" is one interruption); the overlap counts only the time both are really talking
+    (word times), so backchannels ("mm", "right") between the customer's words stay below it. At most one
+    finding per stretch of customer speech."""
     cfg = ctx.config.talk_over
-    customer = speech_intervals(ctx.transcript.of("customer"))
-    agent_turns = ctx.transcript.of("agent")
+    join_ms = round(cfg.max_pause_s * 1000)
+    customer_turns, agent_turns = ctx.transcript.of("customer"), ctx.transcript.of("agent")
+    customer_words, agent_words = speech_intervals(customer_turns), speech_intervals(agent_turns)
+    customer = speech_intervals(customer_turns, join_gap_ms=join_ms)
+    agent_stretches = speech_intervals(agent_turns, join_gap_ms=join_ms)
     out: list[Finding] = []
     flagged: set[tuple[int, int]] = set()
-    for s, e in speech_intervals(agent_turns):
+    for s, _ in agent_words:  # every point where the agent starts talking after a pause
         hit = _active(customer, s)
         if hit is None or hit in flagged:
             continue
-        overlap = min(e, hit[1]) - s
+        e = next((b for a, b in agent_stretches if a <= s < b), s)
+        end = min(e, hit[1])
+        overlap = _simultaneous_ms(agent_words, customer_words, s, end)
         if overlap < cfg.min_overlap_s * 1000:
             continue
         flagged.add(hit)
         turn = next((t for t in agent_turns if t.start_ms <= s + 200 and t.end_ms >= s), None)
         quote = evidence(turn) if turn is not None else ""
         text = f"agent spoke over the customer for {overlap / 1000:.1f} s: {quote}".rstrip(": ")
-        out.append(Finding("talk_over", cfg.severity, text, s, s + overlap, "agent", f"{overlap / 1000:.1f}"))
+        out.append(Finding("talk_over", cfg.severity, text, s, end, "agent", f"{overlap / 1000:.1f}"))
     return out
+
+
+def _timed_text(turn: Turn) -> str:
+    """What a turn said in the time its words take: the words with a duration when it has word times (a word
+    squeezed into an instant is a recogniser artefact, not speech), else its text."""
+    if not turn.words:
+        return turn.text
+    return " ".join(w.text for w in turn.words if w.end_ms > w.start_ms)
 
 
 def speech_rate_rule(ctx: RuleContext) -> list[Finding]:
     """The agent's rate over the call: words per minute (English) or characters per minute (Chinese) of speaking
-    time (word-timed speech, pauses under ``max_pause_s`` included)."""
+    time (word-timed speech, pauses under ``max_pause_s`` included; only words that take time are counted)."""
     cfg = ctx.config.speech_rate
     agent = ctx.transcript.of("agent")
     join_ms = round(cfg.max_pause_s * 1000)
     speaking_ms = sum(e - s for s, e in speech_intervals(agent, join_gap_ms=join_ms))
     if not agent or speaking_ms < max(cfg.min_speech_s * 1000, 1):
         return []
-    zh_chars = sum(cjk_chars(t.text) for t in agent if t.lang == "zh")
-    en_words = sum(len(_WORD.findall(t.text)) for t in agent if t.lang != "zh")
+    zh_chars = sum(cjk_chars(_timed_text(t)) for t in agent if t.lang == "zh")
+    en_words = sum(len(_WORD.findall(_timed_text(t))) for t in agent if t.lang != "zh")
     zh_ms = sum(e - s for s, e in speech_intervals((t for t in agent if t.lang == "zh"), join_gap_ms=join_ms))
     en_ms = speaking_ms - zh_ms
     findings: list[Finding] = []

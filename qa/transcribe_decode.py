@@ -38,6 +38,7 @@ _LOOP_RATIO: Final = 2.4
 _NO_SPEECH_PROB: Final = 0.6
 _NO_SPEECH_LOGPROB: Final = -1.0
 _MIN_REPEAT_S: Final = 0.2
+"""A segment that repeats an earlier one of its chunk in less than this (s) is a decoding artefact."""
 _LANG_SAMPLE_S: Final = 20
 
 
@@ -152,14 +153,14 @@ class ChunkDecoder:
                 if retry and _loop_ratio(retry) < _loop_ratio(mine):
                     mine, shift = retry, 0.0
             turns: list[Turn] = []
-            previous = ""
+            seen: set[str] = set()
             for seg in mine:
-                text = seg.text.strip()
+                key = _repeat_key(seg.text)
                 if seg.no_speech_prob > _NO_SPEECH_PROB and seg.avg_logprob < _NO_SPEECH_LOGPROB:
                     continue  # Whisper's own rule: a silent window, whatever text came out
-                if text == previous and seg.end - seg.start < _MIN_REPEAT_S:
-                    continue  # the same segment again at the same instant: what is left of a loop
-                previous = text
+                if key in seen and _span_s(seg) < _MIN_REPEAT_S:
+                    continue  # an earlier segment again in an instant: what is left of a loop, not speech
+                seen.add(key)
                 turns.extend(self._turns(chunk, seg, shift, lang))
             out.append(turns)
         return out
@@ -209,6 +210,20 @@ class ChunkDecoder:
                 return list(segments)  # materialise the lazy generator on this worker thread
         except (RuntimeError, ValueError) as exc:
             raise VoxdeskError("Speech recognition failed.") from exc
+
+
+def _repeat_key(text: str) -> str:
+    """A segment's text for spotting repeats: case, spaces and punctuation ignored."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def _span_s(segment: WhisperSegment) -> float:
+    """How long a segment's speech lasts (s): its word times when it has them (a repeat at a chunk's end can get
+    a segment span but its words squeezed into an instant), else the segment's own times."""
+    words = segment.words or ()
+    if words:
+        return max(w.end for w in words) - min(w.start for w in words)
+    return float(segment.end - segment.start)
 
 
 def _loop_ratio(segments: Sequence[WhisperSegment]) -> float:

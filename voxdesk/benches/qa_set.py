@@ -10,6 +10,12 @@ words/min, against 4-10 % for the pitched Piper voice), among them the very phra
 my daughter's education" -> "failing for my modern education"). Piper's noise is off (``noise_scale = noise_w =
 0``), which makes the synthesis deterministic. English only: no Chinese voice is installed.
 
+In ``audio: mono`` calls the customer is espeak-ng ``en-us+m3`` at 150 words/min instead: the diarizer must tell the
+two parties apart by voice there, and CAM++ hears the Piper voice and any pitched copy of it as one speaker
+(measured on qa019: every turn in one cluster with the customer played at 0.9, 0.8 and 0.72 of its rate; with the
+espeak customer every turn lands in the right cluster). Whisper mishears more of espeak's words, which those calls
+accept.
+
 Each turn is trimmed of its leading/trailing silence and placed on the call's timeline
 (:func:`voxdesk.benches.qa_scripts.build_timeline`); the recording is 16-bit PCM at 8 kHz, stereo with the
 customer LEFT (channel 0) and the agent RIGHT (channel 1), except calls whose script says ``audio: mono`` (one
@@ -66,6 +72,8 @@ _TRIM_LEVEL: Final = 300
 """Samples quieter than this (int16) at a turn's edges are trimmed."""
 _TAIL_MS: Final = 800
 """Silence after the last turn (ms)."""
+_ESPEAK: Final = ("espeak-ng", "-v", "en-us+m3", "-s", "150", "--stdout")
+"""The second synthesiser, for the customer of mono calls (words/min after ``-s``)."""
 
 _voice: PiperVoice | None = None
 
@@ -114,9 +122,26 @@ def trim_silence(pcm: npt.NDArray[np.int16], level: int = _TRIM_LEVEL) -> npt.ND
     return pcm[int(loud[0]) : int(loud[-1]) + 1]
 
 
-def _synthesize(turn: ScriptTurn) -> npt.NDArray[np.int16]:
+def _espeak(turn: ScriptTurn) -> npt.NDArray[np.int16]:
+    """One customer turn of a mono call, spoken by espeak-ng, as trimmed 8 kHz mono int16 (blocking)."""
+    import shutil
+    import subprocess
+
+    from core.audio import read_audio
+    from core.errors import ModelMissingError
+
+    if shutil.which(_ESPEAK[0]) is None:
+        raise ModelMissingError("espeak-ng is not installed: mono calls need it", remedy="apt-get install espeak-ng")
+    wav = subprocess.run([*_ESPEAK, turn.text], capture_output=True, check=True, timeout=60).stdout  # noqa: S603
+    clip = read_audio(wav)
+    return trim_silence(resample(clip.samples.reshape(-1), clip.sample_rate, RATE_HZ))
+
+
+def _synthesize(turn: ScriptTurn, *, mono: bool = False) -> npt.NDArray[np.int16]:
     """One turn as 8 kHz mono int16: its sentences, each trimmed, joined by a short pause (process-local voice;
-    blocking)."""
+    blocking). In a ``mono`` call the customer speaks with espeak-ng."""
+    if mono and turn.speaker == "customer":
+        return _espeak(turn)
     from piper import SynthesisConfig
 
     from agent.tts.base import split_sentences
@@ -155,7 +180,7 @@ def mix_call(
 
 def _build_one(call: CallScript, out_dir: Path) -> BuiltCall:
     """Synthesise and write one call (runs in a worker process)."""
-    clips = [_synthesize(t) for t in call.turns]
+    clips = [_synthesize(t, mono=call.audio == "mono") for t in call.turns]
     stereo, spans = mix_call(call.turns, clips, seed=call.id)
     duration_ms = len(stereo) * 1000 // RATE_HZ
     if call.audio == "mono":

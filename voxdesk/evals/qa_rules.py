@@ -125,6 +125,7 @@ def run_eval(
     audio_ms = 0
     skipped: dict[str, str] = {}
     cached = 0
+    stage_s: dict[str, float] = {}
     for rec in recs:
         try:
             inspection, hit = _inspect(pipeline, rec, history, transcripts)
@@ -135,6 +136,8 @@ def run_eval(
                 progress(rec.meta.call_id)
             continue
         audio_ms += inspection.audio_ms
+        for stage, seconds in inspection.timings.items():
+            stage_s[stage] = stage_s.get(stage, 0.0) + seconds
         results.append((rec.meta.call_id, labels.get(rec.meta.call_id, []), list(inspection.findings)))
         if progress is not None:
             progress(rec.meta.call_id)
@@ -143,6 +146,7 @@ def run_eval(
     summary["questions_loaded"] = loaded
     summary["skipped"] = skipped
     summary["transcripts_cached"] = cached
+    summary["stage_s"] = {k: round(v, 2) for k, v in stage_s.items()}
     return counts, summary, results
 
 
@@ -190,7 +194,8 @@ def register(eval_app: typer.Typer) -> None:
         console.print(table)
         console.print(
             f"{summary['n_calls']} calls scored, {summary['audio_s'] / 60:.1f} min of audio, "
-            f"{summary['transcripts_cached']} transcripts from the cache"
+            f"{summary['transcripts_cached']} transcripts from the cache; seconds per stage: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in summary["stage_s"].items())
         )
         for call_id, why in summary["skipped"].items():
             console.print(f"[yellow]skipped {call_id}: {why}[/yellow]")

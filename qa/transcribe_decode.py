@@ -222,7 +222,7 @@ def _span_s(segment: WhisperSegment) -> float:
     a segment span but its words squeezed into an instant), else the segment's own times."""
     words = segment.words or ()
     if words:
-        return max(w.end for w in words) - min(w.start for w in words)
+        return float(max(w.end for w in words) - min(w.start for w in words))
     return float(segment.end - segment.start)
 
 

@@ -79,7 +79,7 @@ def test_shipped_scripts_load_and_cover_every_rule() -> None:
     import phonenumbers
 
     assert all(phonenumbers.is_valid_number(phonenumbers.parse(p)) for p in phones)
-    assert sum(c.audio == "mono" for c in calls) == 3 and sum(c.audio == "flac" for c in calls) == 2
+    assert sum(c.audio == "mono" for c in calls) >= 3 and sum(c.audio == "flac" for c in calls) >= 2
 
 
 def test_bad_scripts_are_rejected(tmp_path: Path) -> None:

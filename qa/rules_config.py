@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError
+from nlu.sentiment import CueKind
 from qa.models import Severity
 
 __all__ = [
@@ -180,7 +181,9 @@ class ComplaintRule(_Model):
     enabled: bool = True
     phrases: Bilingual = Bilingual()
     use_sentiment: bool = True
-    """Also flag customer turns the sentiment scorer finds dissatisfied through a decisive cue."""
+    """Also flag customer turns the sentiment scorer finds dissatisfied through a cue of ``cue_kinds``."""
+    cue_kinds: tuple[CueKind, ...] = ("complaint", "regulator", "escalation")
+    """The sentiment cue kinds (:data:`nlu.sentiment.CueKind`) that make a dissatisfied turn a complaint."""
     severity: Severity = "major"
 
 

@@ -16,8 +16,6 @@ from qa.rules_config import Bilingual, MarketingNeed, RequiredStep
 
 __all__ = ["complaint_rule", "emotion_rule", "forbidden_rule", "marketing_rule", "required_rule"]
 
-_DECISIVE_CUES = frozenset({"complaint", "regulator", "escalation"})
-
 
 @functools.lru_cache(maxsize=256)
 def _index(phrases: Bilingual, tag: str = "") -> PhraseIndex:
@@ -146,6 +144,20 @@ def _per_turn(rule: str, severity: str, hits: Sequence[Hit], extra: Sequence[tup
     return sorted(out, key=lambda f: f.start_ms)
 
 
+def _one_per_stretch(findings: Sequence[Finding], other_starts: Sequence[int]) -> list[Finding]:
+    """Findings (ordered by start) merged when nothing of the other party starts between them: one complaint said
+    over several recogniser segments is one finding, located over all of them, quoting the first."""
+    out: list[Finding] = []
+    for f in findings:
+        last = out[-1] if out else None
+        if last is not None and not any(last.end_ms <= s < f.start_ms for s in other_starts):
+            end = max(last.end_ms, f.end_ms)
+            out[-1] = Finding(last.rule_id, last.severity, last.evidence, last.start_ms, end, last.channel, last.detail)
+        else:
+            out.append(f)
+    return out
+
+
 def emotion_rule(ctx: RuleContext) -> list[Finding]:
     """Agent impatience or anger: the rule's phrases, and anger cues of the sentiment lexicon."""
     cfg = ctx.config.emotion
@@ -170,8 +182,9 @@ def emotion_rule(ctx: RuleContext) -> list[Finding]:
 
 
 def complaint_rule(ctx: RuleContext) -> list[Finding]:
-    """Customer complaints and dissatisfaction: the rule's phrases, and decisive cues of the sentiment scorer
-    (complaint, regulator, escalation; asking how to complain is not one)."""
+    """Customer complaints and dissatisfaction: the rule's phrases, and turns the sentiment scorer finds
+    dissatisfied through a cue of ``cue_kinds`` (complaint, regulator, escalation by default; asking how to
+    complain is not one). One finding per stretch of customer speech (until the agent speaks)."""
     cfg = ctx.config.complaint
     customer = ctx.transcript.of("customer")
     hits = [h for h in _index(cfg.phrases).hits(customer) if not h.negated]
@@ -179,10 +192,11 @@ def complaint_rule(ctx: RuleContext) -> list[Finding]:
     if cfg.use_sentiment and ctx.sentiment is not None:
         for turn in customer:
             result = ctx.sentiment.score(turn.text, turn.lang)
-            decisive = [c for c in result.cues if c.kind in _DECISIVE_CUES]
+            decisive = [c for c in result.cues if c.kind in cfg.cue_kinds and not c.typographic]
             if result.dissatisfied and decisive:
                 extra.append((turn, f"{decisive[0].kind}:{decisive[0].text}"))
-    return _per_turn("customer_complaint", cfg.severity, hits, extra)
+    agent_starts = [t.start_ms for t in ctx.transcript.of("agent")]
+    return _one_per_stretch(_per_turn("customer_complaint", cfg.severity, hits, extra), agent_starts)
 
 
 @functools.lru_cache(maxsize=256)

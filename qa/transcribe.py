@@ -33,7 +33,7 @@ from core.errors import AudioFormatError, InvalidInputError, VoxdeskError
 from core.logging import get_logger
 from qa.models import CallTranscript, Channel, SpeakerTurn
 from qa.transcribe_decode import ChunkDecoder, DecodeSettings
-from qa.transcribe_parts import Chunk, Region, intersect_regions, pack_regions
+from qa.transcribe_parts import Chunk, Region, drop_echoes, intersect_regions, pack_regions
 
 __all__ = ["CallTranscriber"]
 
@@ -213,7 +213,7 @@ class CallTranscriber:
         batches = [ordered[i : i + self.batch_size] for i in range(0, len(ordered), self.batch_size)]
         turns = [t for part in pool.map(lambda b: decoder.decode(b, pcm, call_lang), batches) for t in part]
         turns.sort(key=lambda t: (t.start_ms, t.end_ms, t.channel))
-        return CallTranscript(tuple(turns), duration_ms, call_lang, source)
+        return CallTranscript(tuple(drop_echoes(turns)), duration_ms, call_lang, source)
 
     def _log(self, transcript: CallTranscript, chunks: Sequence[Chunk], started: float) -> None:
         log.info(

@@ -26,7 +26,7 @@ from asr.backends.faster_whisper import FasterWhisperRecognizer, Normalizer
 from asr.base import SAMPLE_RATE_HZ
 from core.errors import VoxdeskError
 from qa.models import Channel, Turn
-from qa.transcribe_parts import Chunk, RawWord, choose_language, compression_ratio, segment_turns
+from qa.transcribe_parts import Chunk, RawWord, choose_language, compression_ratio, repeat_key, segment_turns
 
 if TYPE_CHECKING:
     from faster_whisper.transcribe import Segment as WhisperSegment
@@ -155,7 +155,7 @@ class ChunkDecoder:
             turns: list[Turn] = []
             seen: set[str] = set()
             for seg in mine:
-                key = _repeat_key(seg.text)
+                key = repeat_key(seg.text)
                 if seg.no_speech_prob > _NO_SPEECH_PROB and seg.avg_logprob < _NO_SPEECH_LOGPROB:
                     continue  # Whisper's own rule: a silent window, whatever text came out
                 if key in seen and _span_s(seg) < _MIN_REPEAT_S:
@@ -210,11 +210,6 @@ class ChunkDecoder:
                 return list(segments)  # materialise the lazy generator on this worker thread
         except (RuntimeError, ValueError) as exc:
             raise VoxdeskError("Speech recognition failed.") from exc
-
-
-def _repeat_key(text: str) -> str:
-    """A segment's text for spotting repeats: case, spaces and punctuation ignored."""
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def _span_s(segment: WhisperSegment) -> float:

@@ -27,8 +27,10 @@ __all__ = [
     "Region",
     "choose_language",
     "compression_ratio",
+    "drop_echoes",
     "intersect_regions",
     "pack_regions",
+    "repeat_key",
     "segment_turns",
     "split_at_gaps",
     "words_in_text",
@@ -282,3 +284,24 @@ def segment_turns(
         start, end = kept[0].start_ms, max(w.end_ms for w in kept)
         turns.append(Turn(chunk.channel, display, start, end, lang, kept, _confidence(kept, confidence)))
     return turns
+
+
+def repeat_key(text: str) -> str:
+    """A text for spotting repeats: case, spaces and punctuation ignored."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def drop_echoes(turns: Sequence[Turn], *, max_ms: int = 200, window_ms: int = 15_000) -> list[Turn]:
+    """``turns`` (ordered by start) without decoder echoes: a turn shorter than ``max_ms`` that repeats the text
+    of a turn of the same party which ended less than ``window_ms`` before it. Whisper sometimes emits the last
+    sentence of a chunk again, squeezed into an instant at its end; nobody says a whole sentence in 0.2 s."""
+    kept: list[Turn] = []
+    for turn in turns:
+        key = repeat_key(turn.text)
+        echo = turn.duration_ms < max_ms and any(
+            k.channel == turn.channel and repeat_key(k.text) == key and turn.start_ms - k.end_ms < window_ms
+            for k in kept[-20:]
+        )
+        if not echo:
+            kept.append(turn)
+    return kept

@@ -192,8 +192,10 @@ def test_agent_emotion_and_customer_complaint() -> None:
         "agent_emotion",
         "customer_complaint",
         "customer_complaint",
-        "customer_complaint",
     ]
+    # the two customer turns after the agent's reply are one stretch: one finding over both
+    second = [f for f in fs if f.rule_id == "customer_complaint"][1]
+    assert second.start_ms == 13000 and second.end_ms > 16000 and second.evidence == "我要投诉你们。"
 
 
 def test_agent_warnings_and_empathy_are_not_anger() -> None:

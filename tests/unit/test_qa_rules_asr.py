@@ -11,7 +11,8 @@ from nlu.sentiment import LexiconSentiment, find_cues
 from qa.inspector import Inspector
 from qa.models import CallTranscript, Finding, RecordingMeta, Turn, Word
 from qa.rules_config import load_rules
-from qa.transcribe_decode import _repeat_key, _span_s
+from qa.transcribe_decode import _span_s
+from qa.transcribe_parts import drop_echoes, repeat_key
 
 pytestmark = pytest.mark.unit
 
@@ -94,8 +95,13 @@ def test_the_reason_is_the_first_confident_question_not_a_later_side_question() 
     assert [(f.detail, f.start_ms, f.end_ms) for f in reason] == [("wealth.low_risk_options", 7_000, 11_000)]
 
 
-def test_decoder_repeat_key_and_span() -> None:
-    assert _repeat_key("Then enter the code on the back.") == _repeat_key(" then enter the code, on the back")
+def test_decoder_echoes_are_dropped() -> None:
+    assert repeat_key("Then enter the code on the back.") == repeat_key(" then enter the code, on the back")
+    said = Turn("customer", "I'm not happy with the way you're talking to me.", 31_340, 34_080)
+    echo = Turn("customer", "I'm not happy with the way you're talking to me.", 34_380, 34_412)
+    again = Turn("customer", "I'm not happy with the way you're talking to me.", 40_000, 43_000)  # said twice
+    other = Turn("agent", "I'm not happy with the way you're talking to me.", 34_380, 34_400)  # other party
+    assert drop_echoes([said, echo, other, again]) == [said, other, again]
     words = [SimpleNamespace(start=54.184, end=54.252), SimpleNamespace(start=54.252, end=54.252)]
     assert _span_s(SimpleNamespace(words=words, start=53.0, end=56.0)) == pytest.approx(0.068)  # type: ignore[arg-type]
     assert _span_s(SimpleNamespace(words=None, start=1.0, end=2.5)) == pytest.approx(1.5)  # type: ignore[arg-type]

@@ -10,11 +10,12 @@ words/min, against 4-10 % for the pitched Piper voice), among them the very phra
 my daughter's education" -> "failing for my modern education"). Piper's noise is off (``noise_scale = noise_w =
 0``), which makes the synthesis deterministic. English only: no Chinese voice is installed.
 
-In ``audio: mono`` calls the customer is espeak-ng ``en-us+m3`` at 150 words/min instead: the diarizer must tell the
+In ``audio: mono`` calls the customer is espeak-ng ``en-us`` at 140 words/min instead: the diarizer must tell the
 two parties apart by voice there, and CAM++ hears the Piper voice and any pitched copy of it as one speaker
-(measured on qa019: every turn in one cluster with the customer played at 0.9, 0.8 and 0.72 of its rate; with the
-espeak customer every turn lands in the right cluster). Whisper mishears more of espeak's words, which those calls
-accept.
+(measured on qa019: every turn in one cluster with the customer played at 0.9, 0.8 and 0.72 of its rate; with an
+espeak customer every turn lands in the right cluster). Whisper base mishears about a fifth of espeak's words;
+``en-us`` at 140 was the best of six variants tried on eight customer lines (21 % word errors; ``en-us+m3`` at 130
+and 150, ``+m1``, ``en-gb``, ``en-gb-x-rp``: 25-27 %).
 
 Each turn is trimmed of its leading/trailing silence and placed on the call's timeline
 (:func:`voxdesk.benches.qa_scripts.build_timeline`); the recording is 16-bit PCM at 8 kHz, stereo with the
@@ -72,7 +73,7 @@ _TRIM_LEVEL: Final = 300
 """Samples quieter than this (int16) at a turn's edges are trimmed."""
 _TAIL_MS: Final = 800
 """Silence after the last turn (ms)."""
-_ESPEAK: Final = ("espeak-ng", "-v", "en-us+m3", "-s", "150", "--stdout")
+_ESPEAK: Final = ("espeak-ng", "-v", "en-us", "-s", "140", "--stdout")
 """The second synthesiser, for the customer of mono calls (words/min after ``-s``)."""
 
 _voice: PiperVoice | None = None

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from core.bus.base import EventBus, Subscription
 from core.errors import NotFoundError, VoxdeskError
-from core.events import CallEnded, Event, LegConnected
+from core.events import CallEnded, Event, LegConnected, NavigatorHandoff
 from core.logging import get_logger
 from telephony.lines import uri_user
 from voxdesk.auth.roles import ASSIST_USERS, SUPERVISORS, allowed
@@ -97,6 +97,10 @@ async def assist_ws(websocket: WebSocket) -> None:
         await sub.aclose()
 
 
+_MAX_HANDOFFS = 32
+"""Handoffs of other calls kept while waiting (a busy navigator hands over many calls to many agents)."""
+
+
 async def _may_follow(container: Container, principal: Principal, call_id: str) -> bool:
     """Supervisors follow any call; an agent only a known call that is theirs or not yet taken (as the snapshot)."""
     if allowed(principal.roles, SUPERVISORS):
@@ -114,6 +118,9 @@ class _Stream:
         self.sub = sub
         self.container = container
         self.principal = principal
+        self._handoffs: dict[str, NavigatorHandoff] = {}
+        """Handoffs seen while waiting for a call: the navigator hands over before the agent leg connects, and the
+        agent process may not have stored the handoff yet when the panel fetches its snapshot."""
 
     async def send(self, message: dict[str, object]) -> None:
         await self.websocket.send_text(json.dumps(message, ensure_ascii=False))
@@ -126,6 +133,9 @@ class _Stream:
     async def follow(self, call_id: str) -> None:
         """Attach to ``call_id`` and forward its events until it ends."""
         await self.send({"type": "attached", "call_id": call_id})
+        handoff = self._handoffs.pop(call_id, None)
+        if handoff is not None:
+            await self.send_event(handoff)
         async for event in self.sub:
             if getattr(event, "call_id", None) != call_id:
                 continue
@@ -148,6 +158,10 @@ class _Stream:
 
     async def _next_call(self, sip_user: str | None) -> str:
         async for event in self.sub:
+            if isinstance(event, NavigatorHandoff):
+                self._handoffs[event.call_id] = event
+                while len(self._handoffs) > _MAX_HANDOFFS:  # oldest first
+                    self._handoffs.pop(next(iter(self._handoffs)))
             if (
                 sip_user
                 and isinstance(event, LegConnected)

@@ -216,10 +216,12 @@
     $("pick").hidden = true;
     setStatus(t["status.on_call"] + " · " + callId, true);
     let res = null;
-    for (let attempt = 0; attempt < 20; attempt++) {  // the agent process may not have stored the call yet
+    // The agent process may not have stored the call yet (a busy machine, a navigator handoff being opened):
+    // keep asking for up to ~30 s, 250 ms apart at first, then 1 s, while the panel is still on this call.
+    for (let attempt = 0; attempt < 50; attempt++) {
       res = await window.voxdesk.api("/api/v1/assist/calls/" + encodeURIComponent(callId));
       if (res.status !== 404 || panel.callId !== callId) break;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, attempt < 20 ? 250 : 1000));
     }
     if (!res.ok || panel.callId !== callId) return;
     const snap = await res.json();

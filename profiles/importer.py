@@ -15,7 +15,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
-from core.errors import ImportRejectedError, InvalidInputError, PayloadTooLargeError, RowError
+from core.csv_rows import MAX_ERRORS, read_rows
+from core.errors import ImportRejectedError, InvalidInputError, RowError
 from core.ids import CustomerId
 from profiles.models import CONSENT_KINDS, Consent, Customer, Holding
 from profiles.phones import normalise_phone
@@ -49,8 +50,6 @@ _PRODUCT = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = {"true", "yes", "y", "1", "是"}
 _FALSE = {"false", "no", "n", "0", "否", ""}
-DEFAULT_MAX_BYTES = 50 * 1024 * 1024
-MAX_ERRORS = 1000
 
 
 @dataclass
@@ -62,26 +61,9 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def decode_csv(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """Decode CSV bytes: UTF-8 (with or without BOM, as Excel writes it), else GB18030 (GBK superset).
-
-    Raises :class:`PayloadTooLargeError` above ``max_bytes`` and :class:`InvalidInputError` for binary data.
-    """
-    if len(data) > max_bytes:
-        raise PayloadTooLargeError("CSV file is larger than the upload limit", max_bytes=max_bytes)
-    if b"\x00" in data[:4096]:
-        raise InvalidInputError("file is not CSV text (it contains NUL bytes)")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InvalidInputError("CSV is neither UTF-8 nor GB18030 text")
-
-
 def parse_customers(text: str, *, default_region: str = "CN", now: datetime) -> list[Customer]:
     """Validate a customers CSV (columns :data:`CUSTOMER_COLUMNS`); raises :class:`ImportRejectedError`."""
-    rows, errors = _rows(text, REQUIRED_CUSTOMER_COLUMNS, CUSTOMER_COLUMNS)
+    rows, errors = read_rows(text, REQUIRED_CUSTOMER_COLUMNS, CUSTOMER_COLUMNS)
     customers: list[Customer] = []
     seen: dict[str, int] = {}
     for line, raw in rows:
@@ -164,7 +146,7 @@ def parse_customers(text: str, *, default_region: str = "CN", now: datetime) -> 
 def parse_holdings(text: str, *, known_customers: Callable[[Collection[str]], set[str]]) -> dict[str, list[Holding]]:
     """Validate a holdings CSV. ``known_customers(ids)`` returns which of ``ids`` exist (in the customers file
     being imported or in the store); holdings of any other customer are rejected."""
-    rows, errors = _rows(text, ("customer_id", "product_id", "amount_cny"), HOLDING_COLUMNS)
+    rows, errors = read_rows(text, ("customer_id", "product_id", "amount_cny"), HOLDING_COLUMNS)
     known = known_customers({raw.get("customer_id", "").strip() for _, raw in rows})
     out: dict[str, list[Holding]] = {}
     for line, raw in rows:
@@ -263,43 +245,6 @@ def export_customers(customers: Iterable[Customer]) -> tuple[str, str]:
 
 
 # --- field parsers ------------------------------------------------------------------------------------------
-
-
-def _rows(
-    text: str, required: tuple[str, ...], allowed: tuple[str, ...]
-) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    """Read CSV rows as (line number, row); header problems reject the file at line 1."""
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-    except csv.Error as exc:
-        raise ImportRejectedError("CSV could not be read", [RowError(1, None, str(exc))]) from exc
-    missing = [c for c in required if c not in header]
-    unknown = [c for c in header if c not in allowed]
-    problems = [RowError(1, c, "required column missing") for c in missing]
-    problems += [RowError(1, c, "unknown column") for c in unknown]
-    if problems:
-        raise ImportRejectedError("CSV header rejected, nothing was imported", problems)
-    reader.fieldnames = header
-    rows: list[tuple[int, dict[str, str]]] = []
-    errors: list[RowError] = []
-    try:
-        for record in reader:
-            line = reader.line_num
-            if None in record:
-                errors.append(RowError(line, None, "more fields than the header"))
-                continue
-            if any(v is None for v in record.values()):
-                errors.append(RowError(line, None, "fewer fields than the header"))
-                continue
-            if not any(v.strip() for v in record.values()):
-                continue
-            rows.append((line, {k: v.strip() for k, v in record.items()}))
-    except csv.Error as exc:
-        errors.append(RowError(reader.line_num, None, f"malformed CSV: {exc}"))
-    if not rows and not errors:
-        raise ImportRejectedError("CSV has no data rows", [RowError(1, None, "no data rows")])
-    return rows, errors
 
 
 def _split(value: str | None) -> list[str]:

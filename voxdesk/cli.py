@@ -160,7 +160,8 @@ def import_customers_cmd(
     holdings: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="holdings CSV")] = None,
 ) -> None:
     """Import customers (and holdings). Nothing is written if any row is bad; every bad row is named."""
-    from profiles.importer import decode_csv, import_customers
+    from core.csv_rows import decode_csv
+    from profiles.importer import import_customers
 
     settings = _settings()
     container = _container(settings)

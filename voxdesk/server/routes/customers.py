@@ -9,8 +9,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from core.csv_rows import decode_csv
 from core.errors import PayloadTooLargeError
-from profiles.importer import decode_csv, export_customers, import_customers
+from profiles.importer import export_customers, import_customers
 from profiles.models import ConsentKind, Customer, CustomerPage, Tag, TimelineEntry
 from voxdesk.auth.roles import PROFILE_READERS, PROFILE_WRITERS
 from voxdesk.auth.service import Principal

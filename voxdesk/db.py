@@ -27,6 +27,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "telephony.tables",
     "agent.assist.tables",
     "qa.tables",
+    "telephony.dialer.tables",
 )
 
 

@@ -277,6 +277,22 @@ class DialerStore:
                 contact["result"] = json.dumps(dict(result), ensure_ascii=False)
             s.execute(update(ContactRow).where(ContactRow.contact_id == row.contact_id).values(**contact))
 
+    def release(self, attempt_id: str, next_attempt_at: datetime | None, reason: str) -> None:
+        """Give back a ``queued`` attempt that was never dialed, because the dial-time check found the callee
+        outside the calling window. The attempt row is removed (nothing happened) and the contact waits for
+        ``next_attempt_at``, or is finished as ``no_window`` when the calendar has no opening ahead."""
+        with session_scope(self._sessions, write=True) as s:
+            row = s.get(AttemptRow, attempt_id)
+            if row is None or row.state != AttemptState.QUEUED.value:
+                raise ConflictError("only a queued attempt can be released")
+            contact_id = row.contact_id
+            s.delete(row)
+            values: dict[str, Any] = {"status": "pending", "next_attempt_at": next_attempt_at}
+            if next_attempt_at is None:
+                values = {"status": "done", "next_attempt_at": None, "outcome": "no_window"}
+            s.execute(update(ContactRow).where(ContactRow.contact_id == contact_id).values(**values))
+        log.info("dial attempt released", reason=reason)
+
     def live_attempts(self, *, campaign_id: str | None = None, dialer_id: str | None = None) -> list[LiveAttempt]:
         """Attempts queued or live, optionally of one campaign or one dialer."""
         states = [s.value for s in LIVE_STATES | {AttemptState.QUEUED}]

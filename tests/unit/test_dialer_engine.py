@@ -9,11 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import telephony.dialer.tables  # noqa: F401  (registers the dialer tables)
-from core.db import Base
 from core.testing import FakeClock
 from telephony.dialer.attempts import AttemptState
 from telephony.dialer.campaigns import CampaignBook, NewCampaign
@@ -21,6 +18,7 @@ from telephony.dialer.engine import Dialer, DialResult
 from telephony.dialer.lists import parse_list_csv
 from telephony.dialer.store import DialerStore
 from telephony.dialer.testing import ScriptedPlacer
+from tests.dialer_samples import dialer_sessions
 
 pytestmark = pytest.mark.unit
 S = AttemptState
@@ -30,10 +28,7 @@ CALENDAR = {"weekdays": {d: ["09:00-20:00"] for d in ("mon", "tue", "wed", "thu"
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'dialer.db'}", connect_args={"timeout": 10})
-    Base.metadata.create_all(engine)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
+    yield from dialer_sessions(tmp_path / "dialer.db")
 
 
 def setup(

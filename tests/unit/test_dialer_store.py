@@ -9,17 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import telephony.dialer.tables  # noqa: F401  (registers the dialer tables)
-from core.db import Base
 from core.errors import ConflictError, ImportRejectedError
 from core.testing import FakeClock
 from telephony.dialer.attempts import AttemptState, RetryPolicy
 from telephony.dialer.campaigns import CampaignBook, NewCampaign
 from telephony.dialer.lists import parse_list_csv
 from telephony.dialer.store import DialerStore, DueContact
+from tests.dialer_samples import dialer_sessions
 
 pytestmark = pytest.mark.unit
 S = AttemptState
@@ -29,10 +27,7 @@ LIST = "phone,amount_due,due_date\n" + "".join(f"1380013{8000 + i},100,2026-12-2
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'dialer.db'}", connect_args={"timeout": 10})
-    Base.metadata.create_all(engine)
-    yield sessionmaker(engine, expire_on_commit=False)
-    engine.dispose()
+    yield from dialer_sessions(tmp_path / "dialer.db")
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from qa.analytics import QaAnalytics
 from qa.review import QaReview
 from qa.store import QaStore
 from telephony.callstore import CallStore
+from telephony.dialer.campaigns import CampaignBook
+from telephony.dialer.store import DialerStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
 from voxdesk.intents import LibraryIntents
@@ -42,6 +44,8 @@ class Container:
     qa_store: QaStore
     qa_review: QaReview
     qa_analytics: QaAnalytics
+    campaigns: CampaignBook
+    dialer: DialerStore
     clock: Clock = field(default_factory=SystemClock)
     _indexes: KnowledgeIndexes | None = None
     _indexes_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,5 +119,7 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         qa_store=QaStore(sessions, clock=clock),
         qa_review=QaReview(sessions, clock, scorecards_path=settings.qa.scorecards_path),
         qa_analytics=QaAnalytics(sessions),
+        campaigns=CampaignBook(sessions, clock=clock),
+        dialer=DialerStore(sessions, clock=clock),
         clock=clock,
     )

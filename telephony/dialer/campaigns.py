@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.clock import Clock, SystemClock
 from core.db import session_scope
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from telephony.dialer.policy import CAMPAIGN_KINDS, CampaignKind
-from telephony.dialer.tables import CampaignRow
+from telephony.dialer.tables import AttemptRow, CampaignRow, ContactRow
 
-__all__ = ["STATUS_MOVES", "Campaign", "CampaignBook", "CampaignStatus", "NewCampaign"]
+__all__ = ["STATUS_MOVES", "Campaign", "CampaignBook", "CampaignStats", "CampaignStatus", "NewCampaign"]
 
 CampaignStatus = Literal["draft", "running", "paused", "stopped", "completed"]
 STATUS_MOVES: Final[Mapping[str, frozenset[str]]] = {
@@ -81,6 +81,15 @@ def _campaign(row: CampaignRow) -> Campaign:
     )
 
 
+@dataclass
+class CampaignStats:
+    """A campaign's progress: contacts by status, final outcomes, attempts by state."""
+
+    contacts: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+
+
 class CampaignBook:
     """Campaign rows on SQLAlchemy."""
 
@@ -123,6 +132,37 @@ class CampaignBook:
             if row is None:
                 raise NotFoundError("no such campaign", campaign_id=campaign_id)
             return _campaign(row)
+
+    def find(self, *, status: str | None = None, limit: int = 200) -> list[Campaign]:
+        """Campaigns, newest first, optionally of one status."""
+        query = select(CampaignRow).order_by(CampaignRow.created_at.desc()).limit(limit)
+        if status is not None:
+            query = query.where(CampaignRow.status == status)
+        with session_scope(self._sessions) as s:
+            return [_campaign(r) for r in s.scalars(query)]
+
+    def stats(self, campaign_id: str) -> CampaignStats:
+        """Counts of the campaign's contacts (by status and final outcome) and attempts (by state)."""
+        self.get(campaign_id)  # NotFoundError for an unknown id
+        with session_scope(self._sessions) as s:
+            contacts = s.execute(
+                select(ContactRow.status, ContactRow.outcome, func.count())
+                .where(ContactRow.campaign_id == campaign_id)
+                .group_by(ContactRow.status, ContactRow.outcome)
+            ).all()
+            attempts = s.execute(
+                select(AttemptRow.state, func.count())
+                .where(AttemptRow.campaign_id == campaign_id)
+                .group_by(AttemptRow.state)
+            ).all()
+        out = CampaignStats()
+        for status, outcome, n in contacts:
+            out.contacts[status] = out.contacts.get(status, 0) + n
+            if outcome is not None:
+                out.outcomes[outcome] = out.outcomes.get(outcome, 0) + n
+        for state, n in attempts:
+            out.attempts[state] = n
+        return out
 
     def running(self) -> list[Campaign]:
         """Campaigns the dialer should be dialing now."""

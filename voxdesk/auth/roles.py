@@ -33,6 +33,11 @@ LIVE_CALL_WATCHERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
 # panel (agents see them masked: 王*, enough to address the customer).
 ASSIST_USERS: tuple[Role, ...] = ("agent", "supervisor", "admin")
 SUPERVISORS: tuple[Role, ...] = ("supervisor", "admin")
+# Who creates and runs outbound campaigns and uploads their dialing lists; who may put a number on the do-not-call
+# list (the safe direction: anyone running campaigns or compliance); who may take one off (compliance only).
+CAMPAIGN_MANAGERS: tuple[Role, ...] = ("marketing", "supervisor", "admin")
+DNC_EDITORS: tuple[Role, ...] = ("marketing", "supervisor", "compliance", "admin")
+DNC_REMOVERS: tuple[Role, ...] = ("compliance", "admin")
 CUSTOMER_NAME_READERS: tuple[Role, ...] = ("supervisor", "compliance", "admin")
 # Who may read the question library and approved scripts, and search them (everyone who talks to customers or
 # reviews what was said); who may edit questions and write script drafts; who may approve a script version.

@@ -11,10 +11,10 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import AuthenticationError, PermissionDeniedError
+from core.errors import AuthenticationError, PayloadTooLargeError, PermissionDeniedError
 from voxdesk.auth.roles import Role, allowed
 from voxdesk.auth.service import Principal
 from voxdesk.container import Container
@@ -30,6 +30,15 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def read_upload(upload: UploadFile, max_bytes: int) -> bytes:
+    """An uploaded file's bytes; raises :class:`PayloadTooLargeError` above ``max_bytes`` (reads at most one byte
+    more, so an oversized upload is never held in memory whole)."""
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError("upload is larger than the limit", max_bytes=max_bytes)
+    return data
 
 
 def client_ip(request: Request) -> str | None:

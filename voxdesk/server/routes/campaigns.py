@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from core.csv_rows import decode_csv
-from core.errors import ConfigError, InvalidInputError, PayloadTooLargeError
+from core.errors import ConfigError, InvalidInputError
 from core.phones import normalise_phone
 from core.pii import mask_text
 from telephony.dialer.attempts import AttemptState, RetryPolicy
@@ -26,7 +26,7 @@ from telephony.dialer.lists import parse_contacts, parse_list_csv
 from telephony.dialer.policy import CampaignKind
 from voxdesk.auth.roles import CAMPAIGN_MANAGERS, DNC_EDITORS, DNC_REMOVERS
 from voxdesk.auth.service import Principal
-from voxdesk.server.deps import ContainerDep, client_ip, require
+from voxdesk.server.deps import ContainerDep, client_ip, read_upload, require
 
 router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 
@@ -159,10 +159,7 @@ async def upload_list(
 ) -> ImportOut:
     """Add a dialing list from CSV, all or nothing (bad rows are named by line number). Audited."""
     campaign = await run_in_threadpool(container.campaigns.get, campaign_id)
-    data = await file.read(_MAX_LIST_BYTES + 1)
-    if len(data) > _MAX_LIST_BYTES:
-        raise PayloadTooLargeError("dialing list is larger than the upload limit", max_bytes=_MAX_LIST_BYTES)
-    text = decode_csv(data, max_bytes=_MAX_LIST_BYTES)
+    text = decode_csv(await read_upload(file, _MAX_LIST_BYTES), max_bytes=_MAX_LIST_BYTES)
     contacts = await run_in_threadpool(
         parse_list_csv, text, kind=campaign.kind, default_language=campaign.lang, default_region=default_region
     )

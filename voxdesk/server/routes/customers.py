@@ -10,12 +10,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from core.csv_rows import decode_csv
-from core.errors import PayloadTooLargeError
 from profiles.importer import export_customers, import_customers
 from profiles.models import ConsentKind, Customer, CustomerPage, Tag, TimelineEntry
 from voxdesk.auth.roles import PROFILE_READERS, PROFILE_WRITERS
 from voxdesk.auth.service import Principal
-from voxdesk.server.deps import ContainerDep, client_ip, require
+from voxdesk.server.deps import ContainerDep, client_ip, read_upload, require
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"])
 
@@ -31,13 +30,6 @@ class ImportOut(BaseModel):
 class ConsentBody(BaseModel):
     granted: bool
     source: str = Field(default="api", max_length=64)
-
-
-async def _read_upload(upload: UploadFile, max_bytes: int) -> bytes:
-    data = await upload.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise PayloadTooLargeError("upload is larger than the limit", max_bytes=max_bytes)
-    return data
 
 
 @router.get("")
@@ -104,8 +96,8 @@ async def import_csv(
 ) -> ImportOut:
     """Import customers (and holdings) from CSV: all or nothing; HTTP 422 lists every bad row."""
     limit = container.settings.server.max_upload_bytes
-    customers_text = decode_csv(await _read_upload(customers, limit), max_bytes=limit)
-    holdings_text = decode_csv(await _read_upload(holdings, limit), max_bytes=limit) if holdings else None
+    customers_text = decode_csv(await read_upload(customers, limit), max_bytes=limit)
+    holdings_text = decode_csv(await read_upload(holdings, limit), max_bytes=limit) if holdings else None
     result = await run_in_threadpool(
         lambda: import_customers(
             container.profiles, customers_text, holdings_text, now=container.clock.now(), source="api-import"

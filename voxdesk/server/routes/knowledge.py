@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from core.errors import InvalidInputError, PayloadTooLargeError
+from core.errors import InvalidInputError
 from knowledge.library import Question
 from knowledge.library_import import LibraryImportResult, export_entries, import_library
 from knowledge.library_io import LibraryEntry, answer_script_id, dump_csv, dump_yaml, parse_csv, parse_yaml
@@ -22,7 +22,7 @@ from knowledge.retrieval import approved_answer
 from knowledge.scripts import ApprovedScript, Reviewer, ScriptFinding, ScriptSpec, ScriptVersion
 from voxdesk.auth.roles import KNOWLEDGE_EDITORS, KNOWLEDGE_READERS, SCRIPT_APPROVERS
 from voxdesk.auth.service import Principal
-from voxdesk.server.deps import ContainerDep, client_ip, require
+from voxdesk.server.deps import ContainerDep, client_ip, read_upload, require
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"])
 
@@ -151,9 +151,7 @@ async def import_file(
 ) -> LibraryImportResult:
     """Import a library file, all or nothing (HTTP 422 lists every bad entry by line); answers become drafts."""
     limit = container.settings.server.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLargeError("upload is larger than the limit", max_bytes=limit)
+    data = await read_upload(file, limit)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -128,6 +128,16 @@ class RetryPolicy:
         if wrong or any(d < timedelta(0) for d in self.delays.values()):
             raise ValueError(f"retry delays are for {sorted(RETRY_OUTCOMES)} and must be ≥ 0")
 
+    @classmethod
+    def from_minutes(cls, max_attempts: int, retry_minutes: Mapping[str, float] | None) -> RetryPolicy:
+        """The policy of a campaign's config: ``retry_minutes`` maps outcome names (``busy``, ``no_answer``, …)
+        to minutes; empty or missing means the default delays. Raises :class:`ValueError` for an unknown outcome,
+        one that is not retried, or a negative delay."""
+        if not retry_minutes:
+            return cls(max_attempts=max_attempts)
+        delays = {AttemptState(k): timedelta(minutes=float(v)) for k, v in retry_minutes.items()}
+        return cls(max_attempts=max_attempts, delays=delays)
+
     def retry_at(self, outcome: AttemptState, ended_at: datetime, attempts: int) -> datetime | None:
         """When to try again after ``outcome`` (at ``ended_at``, with ``attempts`` placed so far), or ``None``
         when the contact is done: a final outcome, no delay configured, or no attempts left. The calling

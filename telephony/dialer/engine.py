@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from core.clock import Clock, SystemClock
@@ -190,21 +190,13 @@ class Dialer:
             self._calendars[campaign.campaign_id] = cal
         return cal
 
-    def _policy(self, campaign: Campaign) -> RetryPolicy:
-        delays = campaign.config.get("retry_minutes")
-        if not delays:
-            return RetryPolicy(max_attempts=campaign.max_attempts)
-        return RetryPolicy(
-            max_attempts=campaign.max_attempts,
-            delays={AttemptState(k): timedelta(minutes=float(v)) for k, v in delays.items()},
-        )
-
     def _retry_time(
         self, campaign: Campaign, contact: DueContact, outcome: AttemptState, at: datetime
     ) -> datetime | None:
         """When a contact whose attempt ended with ``outcome`` at ``at`` is tried again (moved into its calling
         window), or ``None`` when it is done. ``contact.attempts`` counts the attempt that ended."""
-        retry_at = self._policy(campaign).retry_at(outcome, at, contact.attempts)
+        policy = RetryPolicy.from_minutes(campaign.max_attempts, campaign.config.get("retry_minutes"))
+        retry_at = policy.retry_at(outcome, at, contact.attempts)
         if retry_at is None:
             return None
         return self._calendar(campaign).next_opening(retry_at, [zone(z) for z in contact.zones])

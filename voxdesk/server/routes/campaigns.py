@@ -8,7 +8,6 @@ logs, and the audit records only counts and masked numbers.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -19,7 +18,7 @@ from core.csv_rows import decode_csv
 from core.errors import ConfigError, InvalidInputError
 from core.phones import normalise_phone
 from core.pii import mask_text
-from telephony.dialer.attempts import AttemptState, RetryPolicy
+from telephony.dialer.attempts import RetryPolicy
 from telephony.dialer.calendar import parse_calendar
 from telephony.dialer.campaigns import Campaign, CampaignStats, CampaignStatus, NewCampaign
 from telephony.dialer.lists import parse_contacts, parse_list_csv
@@ -105,8 +104,7 @@ async def create_campaign(
     per outcome: busy, no_answer, voicemail, failed, abandoned, interrupted) are checked here."""
     try:
         parse_calendar(body.calendar)
-        delays = {AttemptState(k): timedelta(minutes=v) for k, v in body.retry_minutes.items()}
-        RetryPolicy(max_attempts=body.max_attempts, delays=delays)
+        RetryPolicy.from_minutes(body.max_attempts, body.retry_minutes)
     except (ConfigError, ValueError) as exc:
         raise InvalidInputError(str(exc)) from exc
     config = {"calendar": body.calendar, "retry_minutes": body.retry_minutes, "ring_timeout_s": body.ring_timeout_s}

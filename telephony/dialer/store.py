@@ -146,26 +146,6 @@ class DialerStore:
                 raise NotFoundError("no such contact", contact_id=contact_id)
             return _due(row)
 
-    def finish_contact(self, contact_id: int, outcome: str, *, result: Mapping[str, Any] | None = None) -> None:
-        """Mark a pending contact done without dialing (blocked by DNC or consent, or the campaign stopped)."""
-        with session_scope(self._sessions, write=True) as s:
-            done = s.execute(
-                update(ContactRow)
-                .where(ContactRow.contact_id == contact_id, ContactRow.status == "pending")
-                .values(status="done", outcome=outcome, next_attempt_at=None, result=json.dumps(result or {}))
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConflictError("the contact is not pending", contact_id=contact_id)
-
-    def defer_contact(self, contact_id: int, until: datetime) -> None:
-        """Move a pending contact's next attempt to ``until`` (e.g. the next calling window)."""
-        with session_scope(self._sessions, write=True) as s:
-            s.execute(
-                update(ContactRow)
-                .where(ContactRow.contact_id == contact_id, ContactRow.status == "pending")
-                .values(next_attempt_at=until)
-            )
-
     # --- attempts ------------------------------------------------------------------------------------------
 
     def claim_due(self, campaign_id: str, *, limit: int, dialer_id: str) -> list[Claim]:

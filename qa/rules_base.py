@@ -28,6 +28,7 @@ __all__ = [
     "evidence",
     "party",
     "span_ms",
+    "starts_between",
 ]
 
 EVIDENCE_CHARS = 160
@@ -145,3 +146,9 @@ def evidence(turn: Turn, start: int | None = None, end: int | None = None) -> st
 
 def party(turns: Sequence[Turn], channel: Channel) -> tuple[Turn, ...]:
     return tuple(t for t in turns if t.channel == channel)
+
+
+def starts_between(starts: Sequence[int], after_ms: int, before_ms: int) -> bool:
+    """Whether any of ``starts`` (the other party's turn starts, ms) falls in ``[after_ms, before_ms)``: used to
+    tell one stretch of a party's speech from the next, which the other party's turn separates."""
+    return any(after_ms <= s < before_ms for s in starts)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from core.pii import cn_id_valid, luhn_valid, mask_text
 from qa.models import Finding, Turn
-from qa.rules_base import RuleContext, evidence, span_ms
+from qa.rules_base import RuleContext, evidence, span_ms, starts_between
 
 __all__ = ["DigitRun", "pii_rule", "reason_rule", "repeat_rule", "spoken_digit_runs"]
 
@@ -152,7 +152,7 @@ def _customer_stretches(ctx: RuleContext) -> list[list[Turn]]:
     stretches: list[list[Turn]] = []
     for turn in (t for t in customer if t.start_ms < until):
         previous = stretches[-1][-1] if stretches else None
-        if previous is not None and not any(previous.end_ms <= a < turn.start_ms for a in agent_starts):
+        if previous is not None and not starts_between(agent_starts, previous.end_ms, turn.start_ms):
             stretches[-1].append(turn)
         else:
             stretches.append([turn])

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 
 from qa.models import Finding, Turn
-from qa.rules_base import Hit, PhraseIndex, RuleContext, evidence
+from qa.rules_base import Hit, PhraseIndex, RuleContext, evidence, starts_between
 from qa.rules_config import Bilingual, MarketingNeed, RequiredStep
 
 __all__ = ["complaint_rule", "emotion_rule", "forbidden_rule", "marketing_rule", "required_rule"]
@@ -150,7 +150,7 @@ def _one_per_stretch(findings: Sequence[Finding], other_starts: Sequence[int]) -
     out: list[Finding] = []
     for f in findings:
         last = out[-1] if out else None
-        if last is not None and not any(last.end_ms <= s < f.start_ms for s in other_starts):
+        if last is not None and not starts_between(other_starts, last.end_ms, f.start_ms):
             end = max(last.end_ms, f.end_ms)
             out[-1] = Finding(last.rule_id, last.severity, last.evidence, last.start_ms, end, last.channel, last.detail)
         else:

@@ -5,7 +5,7 @@ file when given), inspects every recording of ``DIR`` in start-time order with t
 call history, and scores the findings against ``labels.jsonl`` (:mod:`voxdesk.evals.qa_match`). The call reason
 needs the question library in the database: when it is empty, the demo bank's knowledge is loaded first.
 With ``--transcripts CACHE`` each call's transcript is saved there (keyed by call id and the recording's SHA-256)
-and reused by later runs, so a change to the rules is re-scored in seconds instead of an hour of Whisper.
+and reused by later runs, so a change to the rules is re-scored in seconds instead of minutes of Whisper.
 Blocking and CPU-bound (Whisper on every call), in the CLI process.
 """
 

@@ -7,29 +7,22 @@ call are milliseconds from the call's start (``start_ms``/``end_ms``). Events se
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from core.clock import utcnow
+from core.event_base import Event, Lang, Leg, Severity
+from core.events_dialer import AnsweringMachine, CallRinging, CampaignCall, CampaignOutcome
 from core.ids import BranchId, CallId, CameraId, CampaignId, CustomerId, ProductId, QuestionId, ScriptId, UserId
 
-Leg = Literal["customer", "agent", "bot"]
-"""Which side of a call: the customer, the human agent, or the voice bot."""
-
-Lang = Literal["zh", "en"]
-"""Supported languages: Mandarin Chinese and English."""
-
-Severity = Literal["info", "warning", "critical"]
-
-
-class Event(BaseModel):
-    """Base of all events: immutable, JSON-serialisable."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    at: datetime = Field(default_factory=utcnow)
+__all__ = [
+    "EVENT_KINDS", "AnsweringMachine", "AnyEvent", "BotAudio", "BotSaid", "CallAnswered", "CallEnded", "CallRinging",
+    "CallStarted", "CallSummarized", "CallTransferred", "CampaignCall", "CampaignOutcome", "ComplianceAlert",
+    "CustomersImported", "DtmfReceived", "Event", "FinalTranscript", "IntentDetected", "Lang", "Leg", "LegConnected",
+    "NavigatorHandoff", "PartialTranscript", "ProfileChanged", "RecordingSaved", "SentimentMeasured", "Severity",
+    "SpeechStarted", "SuggestedProduct", "Suggestion", "SuggestionFeedback", "VisitDetected", "event_from_json",
+    "event_kind", "event_to_json",
+]  # fmt: skip
 
 
 # --- calls ---------------------------------------------------------------------------------------------------
@@ -45,6 +38,8 @@ class CallStarted(Event):
     """The dialed line or campaign trunk, e.g. ``"95500"``."""
     caller: str | None = None
     """E.164 caller number; masked in logs."""
+    callee: str | None = None
+    """E.164 number an outbound call dials; masked in logs."""
     campaign_id: CampaignId | None = None
     media_worker: int | None = None
     """Index of the media worker that holds the call (bot audio and call commands go to its play channel)."""
@@ -355,6 +350,7 @@ class VisitDetected(Event):
 
 AnyEvent = Annotated[
     CallStarted
+    | CallRinging
     | CallAnswered
     | CallTransferred
     | LegConnected
@@ -375,7 +371,10 @@ AnyEvent = Annotated[
     | CallSummarized
     | ProfileChanged
     | CustomersImported
-    | VisitDetected,
+    | VisitDetected
+    | CampaignCall
+    | AnsweringMachine
+    | CampaignOutcome,
     Field(discriminator="kind"),
 ]
 
@@ -383,6 +382,7 @@ _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 EVENT_KINDS: tuple[str, ...] = (
     "call.started",
+    "call.ringing",
     "call.answered",
     "call.transferred",
     "call.leg",
@@ -404,6 +404,9 @@ EVENT_KINDS: tuple[str, ...] = (
     "profile.changed",
     "profile.imported",
     "vision.visit",
+    "dialer.call",
+    "call.amd",
+    "dialer.outcome",
 )
 
 

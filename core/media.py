@@ -95,7 +95,8 @@ def decode_media(frames: list[bytes]) -> MediaMessage:
 
 # --- play channel: navigator → media worker ------------------------------------------------------------------
 
-PlayAction = Literal["pause", "resume", "stop", "hangup", "transfer"]
+PlayAction = Literal["pause", "resume", "stop", "hangup", "transfer", "dial"]
+_PLAY_ACTIONS: tuple[str, ...] = ("pause", "resume", "stop", "hangup", "transfer", "dial")
 _PLAY_HEADER = struct.Struct("<IBI")  # segment, flags, sample rate; followed by the UTF-8 call id
 _INTERRUPTIBLE, _LAST = 1, 2
 
@@ -120,13 +121,19 @@ class PlayControl:
     ``pause``/``resume``: hold the interruptible segment playing now (a possible barge-in) or carry on from where
     it stopped; ``stop``: drop every interruptible segment queued or playing; ``hangup``: end the call after the
     segments still queued have played (``reason``); ``transfer``: bridge the caller to ``target`` (a SIP URI) for
-    ``skill_group``."""
+    ``skill_group``; ``dial``: place an outbound call to ``target`` on the worker's outbound ``line`` under the
+    new ``call_id`` chosen by the sender (the dialer), cancelling it when nobody answers within ``ring_timeout_s``
+    (s), for ``campaign_id``; ``lang`` is the call's language. A ``hangup`` of a call still ringing cancels it."""
 
     call_id: str
     action: PlayAction
     target: str = ""
     skill_group: str = ""
     reason: str = ""
+    line: str = ""
+    ring_timeout_s: float = 0.0
+    campaign_id: str = ""
+    lang: str = ""
 
 
 PlayMessage = PlayAudio | PlayControl
@@ -154,7 +161,7 @@ def decode_play(frames: list[bytes]) -> PlayMessage:
             return PlayAudio(call_id, segment, payload, rate, bool(flags & _INTERRUPTIBLE), bool(flags & _LAST))
         if tag == b"C" and len(frames) == 2:
             control = PlayControl(**json.loads(frames[1]))
-            if control.action not in ("pause", "resume", "stop", "hangup", "transfer") or not control.call_id:
+            if control.action not in _PLAY_ACTIONS or not control.call_id:
                 raise InvalidInputError("unknown play command")
             return control
     except (IndexError, struct.error, UnicodeDecodeError, ValueError, TypeError) as exc:

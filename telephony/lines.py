@@ -126,3 +126,8 @@ class CallLeg:
     """The bot audio queue (:class:`telephony.playout.Playout`) of a customer leg the bot answered."""
     transfer: tuple[str, str] | None = None
     """``(target URI, skill group)`` of a transfer in progress or done (customer legs)."""
+    outbound: bool = False
+    """A call the worker placed (a ``dial`` command), not one it was offered."""
+    ringing_reported: bool = False
+    hangup_deadline: float | None = None
+    """When an answered outbound call is hung up whatever its dialog does (``Clock.monotonic()`` s)."""

@@ -32,6 +32,7 @@ import zmq
 from core.errors import InvalidInputError, VoxdeskError
 from core.logging import get_logger
 from core.media import AudioChunk, Leg, StreamEnd, StreamStart, encode_media, worker_for_call
+from telephony.amd import AmdDecision, AnsweringMachineDetector
 from telephony.recorder import RecordingInfo, StereoWavRecorder, write_sidecar
 
 log = get_logger(__name__)
@@ -41,7 +42,7 @@ LEFT = 0
 RIGHT = 1
 """Leg index of the agent or bot (right channel)."""
 
-_OPEN, _FRAME, _END, _STOP, _LEG = 0, 1, 2, 3, 4
+_OPEN, _FRAME, _END, _STOP, _LEG, _WATCH = 0, 1, 2, 3, 4, 5
 _MAX_SKEW_FRAMES = 25  # 500 ms: beyond this, the missing channel is written as silence
 _GAP_STEP_NS = 100_000  # frame gap histogram resolution: 0.1 ms
 _CALL_STATS_KEPT = 10_000
@@ -162,6 +163,8 @@ class MediaSender:
         self._silence = bytes(2 * sample_rate_hz * frame_ms // 1000)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._calls: dict[int, _CallState] = {}
+        self._watching: dict[int, tuple[AnsweringMachineDetector, Callable[[AmdDecision], None]]] = {}
+        """Calls whose customer frames go through an answering-machine detector (sender thread)."""
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._sockets: list[zmq.Socket[bytes]] = []
         self._thread: threading.Thread | None = None
@@ -181,6 +184,11 @@ class MediaSender:
     def frame(self, key: int, leg: int, payload: bytes) -> None:
         """Queue one frame (L16 bytes, 20 ms) of ``leg`` of call ``key``. Media clock thread: O(1), no I/O."""
         self._queue.put((_FRAME, key, leg, payload, time.monotonic_ns()))
+
+    def watch(self, key: int, detector: AnsweringMachineDetector, on_decision: Callable[[AmdDecision], None]) -> None:
+        """Feed the customer leg's frames of call ``key`` to ``detector`` until it is done; ``on_decision`` gets each
+        decision on the sender thread (pjsua thread, at the answer of an outbound call)."""
+        self._queue.put((_WATCH, key, detector, on_decision))
 
     def end_call(self, key: int, reason: str, finish: Finish) -> None:
         """End the streams and close the recording of call ``key``; then ``finish`` runs on the sender thread."""
@@ -228,6 +236,8 @@ class MediaSender:
                     self._on_open(item[1], item[2])
                 elif item[0] == _LEG:
                     self._on_leg(item[1], item[2], item[3], item[4])
+                elif item[0] == _WATCH:
+                    self._watching[item[1]] = (item[2], item[3])
                 elif item[0] == _END:
                     self._on_end(item[1], item[2], item[3])
                 else:
@@ -278,6 +288,8 @@ class MediaSender:
 
     def _on_frame(self, key: int, leg: int, payload: bytes, t_ns: int) -> None:
         self.frames_in += 1
+        if leg == LEFT and key in self._watching:
+            self._detect(key, payload)
         state = self._calls.get(key)
         if state is None or not state.active[leg]:
             return
@@ -299,6 +311,14 @@ class MediaSender:
         if state.recorder is not None:
             state.pending[leg].append(payload)
             self._write(state)
+
+    def _detect(self, key: int, payload: bytes) -> None:
+        detector, on_decision = self._watching[key]
+        decision = detector.feed(payload or self._silence)
+        if detector.done:
+            del self._watching[key]
+        if decision is not None:
+            on_decision(decision)
 
     def _write(self, state: _CallState, *, final: bool = False) -> None:
         """Record pending frames: paired while both legs are open; a leg alone is paired with silence."""
@@ -323,6 +343,7 @@ class MediaSender:
             self.call_stats.append(summary)
 
     def _on_end(self, key: int, reason: str, finish: Finish | None) -> None:
+        self._watching.pop(key, None)
         state = self._calls.pop(key, None)
         info: RecordingInfo | None = None
         if state is not None:

@@ -52,6 +52,8 @@ class CallCommands:
         @property
         def active_calls(self) -> int: ...
 
+        def place_call(self, command: PlayControl) -> None: ...
+
     def _init_commands(self) -> None:
         self._playouts: dict[str, Playout] = {}
         self._playouts_lock = threading.Lock()
@@ -82,6 +84,9 @@ class CallCommands:
 
     def deliver(self, message: PlayMessage) -> None:
         """Route one play-channel message (receiver thread; never calls pjsua2)."""
+        if isinstance(message, PlayControl) and message.action == "dial":  # a new call: nothing to look up
+            self._commands.put((self._clock.monotonic(), message))
+            return
         with self._playouts_lock:
             playout = self._playouts.get(message.call_id)
         if playout is None:
@@ -97,7 +102,7 @@ class CallCommands:
             playout.add(message.segment, message.payload, interruptible=message.interruptible, last=message.last)
         elif message.action in ("pause", "resume", "stop"):
             playout.control(message.action)
-        else:
+        else:  # hangup, transfer and dial: pjsua2 work, for the pjsua thread
             self._commands.put((self._clock.monotonic(), message))
 
     # --- pjsua thread: deferred commands --------------------------------------------------------------------
@@ -112,6 +117,9 @@ class CallCommands:
         now = self._clock.monotonic()
         waiting: list[tuple[float, PlayControl]] = []
         for since, command in self._deferred:
+            if command.action == "dial":
+                self.place_call(command)
+                continue
             leg = next((x for x in self._legs.values() if x.call_id == command.call_id and not x.customer_key), None)
             if leg is None or leg.ended:
                 continue
@@ -143,7 +151,7 @@ class CallCommands:
             if leg.ring_deadline is not None and not leg.ended and leg.answered_at is None and now >= leg.ring_deadline:
                 leg.ring_deadline = None
                 leg.outcome_code = sip.SIP_REQUEST_TIMEOUT
-                log.info("agent leg not answered in time; cancelling", call_id=leg.call_id)
+                log.info("call leg not answered in time; cancelling", call_id=leg.call_id, outbound=leg.outbound)
                 leg.obj.hangup(self._po.call_op())
 
     def _audio_of(self, call: Any) -> Any:

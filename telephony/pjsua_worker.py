@@ -48,6 +48,7 @@ from telephony import lines as sip
 from telephony.lines import CallLeg, Line
 from telephony.media_sender import LEFT, RIGHT, CallStream, MediaSender
 from telephony.pjsua_commands import CallCommands
+from telephony.pjsua_outbound import OutboundCalls
 from telephony.play_receiver import PlayReceiver
 from telephony.prompts import load_prompt
 from telephony.recorder import RecordingInfo
@@ -59,7 +60,7 @@ PJSUA_MAX_CALLS = 4
 """Compiled call limit of the pjsua2 wheel (per process)."""
 
 
-class PjsuaMediaWorker(CallCommands):
+class PjsuaMediaWorker(CallCommands, OutboundCalls):
     """SIP + RTP for up to ``max_calls`` call legs; streams and records them (see the module docstring).
 
     ``speech_endpoints`` are the ZeroMQ PULL endpoints of the speech workers (``AsrSettings
@@ -207,6 +208,7 @@ class PjsuaMediaWorker(CallCommands):
             while not self._stopping.is_set():
                 ep.libHandleEvents(self.poll_ms)
                 self._check_ring_timers()
+                self.check_outbound_timers()
                 self.run_commands()
                 self._reap()
         except Exception:  # task root of the pjsua thread
@@ -300,9 +302,13 @@ class PjsuaMediaWorker(CallCommands):
         info = call.getInfo()
         pj = self._po.pj
         peer = self._legs.get(leg.peer_key) if leg.peer_key is not None else None
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
+        if leg.outbound and info.state == pj.PJSIP_INV_STATE_EARLY:
+            self.outbound_progress(leg, int(info.lastStatusCode))
+        elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
             leg.answered_at = self._clock.monotonic()
-            if leg.customer_key is not None:  # the agent answered: answer the waiting customer
+            if leg.outbound:
+                self.outbound_answered(leg)
+            elif leg.customer_key is not None:  # the agent answered: answer the waiting customer
                 self._emit(CallAnswered(call_id=leg.call_id, by="agent"))
                 if peer is not None and not peer.ended and peer.answered_at is None:
                     peer.obj.answer(self._po.call_op(200))

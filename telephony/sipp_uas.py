@@ -127,7 +127,8 @@ def callee_scenario(
         parts += [_recv_invite("caller", "callee", "contact"), _reply("180 Ringing")]
         if ring_ms:
             parts.append(f'  <pause milliseconds="{ring_ms}"/>\n')
-        parts += [_reply("200 OK", sdp=True, retrans=True, codec=codec), '  <recv request="ACK" rtd="true" crlf="true"/>\n']
+        parts += [_reply("200 OK", sdp=True, retrans=True, codec=codec)]
+        parts.append('  <recv request="ACK" rtd="true" crlf="true"/>\n')
         if behaviour == "answer":
             parts.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
         # Either side may hang up first: wait for their BYE for hold_ms, else send ours.

@@ -402,3 +402,18 @@ app.add_typer(qa_app, name="qa")
 from voxdesk.evals.qa_rules import register as _register_eval_qa_rules  # noqa: E402
 
 _register_eval_qa_rules(eval_app)
+
+# --- voxdesk bench dialer and voxdesk dialer (issue 8) ----------------------------------------------------------
+from voxdesk.benches.dialer_cli import register as _register_bench_dialer  # noqa: E402
+
+_register_bench_dialer(bench_app)
+
+
+@app.command("dialer")
+def dialer_cmd() -> None:
+    """Run the outbound dialer in the foreground (``voxdesk serve`` runs it as a child when dialer.enabled)."""
+    import asyncio
+
+    from voxdesk.dialer_main import run
+
+    raise typer.Exit(code=asyncio.run(run(_settings())))

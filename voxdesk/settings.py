@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from core.errors import ConfigError
+from voxdesk.settings_dialer import DialerSettings
 from voxdesk.settings_qa import QaSettings
 
 DEFAULT_SECRET = "change-me-voxdesk-dev-secret"  # noqa: S105 - the known default that production refuses
@@ -335,6 +336,7 @@ class Settings(BaseSettings):
     assist: AssistSettings = AssistSettings()
     navigator: NavigatorSettings = NavigatorSettings()
     qa: QaSettings = QaSettings()
+    dialer: DialerSettings = DialerSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -35,7 +35,7 @@ from voxdesk.benches.calls import (
 )
 from voxdesk.settings import Settings
 
-__all__ = ["LiveStack", "StaffUser"]
+__all__ = ["LiveStack", "StackChild", "StaffUser", "spawn_child"]
 
 log = get_logger(__name__)
 _READY_TIMEOUT_S = 180.0
@@ -53,11 +53,47 @@ class StaffUser:
 
 
 @dataclass
-class _Child:
+class StackChild:
+    """One child process of a private stack: its log lines (the last 300) and whether it said it is ready."""
+
     name: str
     process: subprocess.Popen[str]
     ready: threading.Event
     lines: list[str] = field(default_factory=list)
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Block until the child logged its ready marker; raises :class:`BenchError` with its last log lines
+        when it exits or ``timeout_s`` (s) passes first."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready.wait(0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(self.lines[-20:])
+                raise BenchError(f"{self.name} did not start (exit {self.process.poll()}):\n{tail}")
+
+
+def spawn_child(name: str, argv: list[str], env: Mapping[str, str], cwd: Path, marker: str) -> StackChild:
+    """Start ``python -m <argv>`` with ``env`` in ``cwd``; a thread keeps its output and watches for ``marker``."""
+    process = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
+        [sys.executable, "-m", *argv],
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    child = StackChild(name, process, threading.Event())
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            child.lines.append(line.rstrip())
+            del child.lines[:-300]
+            if marker in line:
+                child.ready.set()
+
+    threading.Thread(target=drain, name=f"stack-{name}-log", daemon=True).start()
+    return child
 
 
 class LiveStack:
@@ -98,7 +134,7 @@ class LiveStack:
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.proxy: ZmqBusProxy | None = None
         self.recorder: EventRecorder | None = None
-        self.children: list[_Child] = []
+        self.children: list[StackChild] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -130,10 +166,7 @@ class LiveStack:
         self._spawn("server", ["voxdesk.server.main"], "Application startup complete")
         deadline = time.monotonic() + _READY_TIMEOUT_S
         for child in self.children:
-            while not child.ready.wait(0.2):
-                if child.process.poll() is not None or time.monotonic() > deadline:
-                    tail = "\n".join(child.lines[-20:])
-                    raise BenchError(f"{child.name} did not start (exit {child.process.poll()}):\n{tail}")
+            child.wait_ready(max(0.0, deadline - time.monotonic()))
         self._wait_http()
 
     def stop_media(self) -> list[dict[str, Any]]:
@@ -193,27 +226,7 @@ class LiveStack:
             container.close()
 
     def _spawn(self, name: str, argv: list[str], marker: str) -> None:
-        process = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
-            [sys.executable, "-m", *argv],
-            env=self.env,
-            cwd=self.work,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        child = _Child(name, process, threading.Event())
-
-        def drain() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                child.lines.append(line.rstrip())
-                del child.lines[:-300]
-                if marker in line:
-                    child.ready.set()
-
-        threading.Thread(target=drain, name=f"stack-{name}-log", daemon=True).start()
-        self.children.append(child)
+        self.children.append(spawn_child(name, argv, self.env, self.work, marker))
 
     def _wait_http(self) -> None:
         deadline = time.monotonic() + 30
@@ -226,7 +239,7 @@ class LiveStack:
             time.sleep(0.2)
         raise BenchError(f"web server not ready:\n{self.log_tail()}")
 
-    def _stop(self, children: Sequence[_Child]) -> None:
+    def _stop(self, children: Sequence[StackChild]) -> None:
         stop_processes([(c.name, c.process) for c in children])
 
 

@@ -1,0 +1,239 @@
+"""The real :class:`telephony.dialer.engine.CallPlacer`: dials through the media workers and follows each call on
+the event bus.
+
+For each attempt :class:`SipPlacer` picks the media worker with the most free call slots among ``workers`` (each
+holds at most ``slots_per_worker`` calls: pjsua2's limit is 4 per process, so 16 channels need 4 workers), then
+
+1. publishes :class:`core.events.CampaignCall` (what the campaign dialog in the agent process needs) and sends a
+   ``dial`` command over that worker's play channel with a call id of its own, the SIP URI that ``route`` makes of
+   the number, and the campaign's ring timeout (the media worker's own ring timer sends the CANCEL);
+2. follows the call's events: ``call.ringing`` and ``call.answered`` are reported to the dialer as they come, the
+   answering-machine verdict (``call.amd``) and the dialog's :class:`core.events.CampaignOutcome` are kept;
+3. on ``call.ended`` returns the outcome: ``busy`` (486/600), ``no_answer`` (408/480/487/603 and the ring timer),
+   ``interrupted`` (a call that :meth:`SipPlacer.hang_up_all` cut short before its dialog said how it went: it
+   is tried again after the retry delay), ``failed`` (anything else, a worker with no free slot, or no end heard
+   within ``ring timeout + max_call_s``), and for an answered call ``voicemail`` (a machine answered), else
+   ``completed`` with the dialog's final outcome, captured fields and opt-out. When the callee hangs up first, the
+   dialog's outcome may arrive just after the hangup: it is waited for ``outcome_grace_s`` if a dialog spoke on
+   the call (``navigator.said``).
+
+:meth:`run` is the event task (start it before placing calls). Event-loop thread only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.bus.base import EventBus
+from core.clock import Clock, SystemClock
+from core.events import (
+    AnsweringMachine,
+    BotSaid,
+    CallAnswered,
+    CallEnded,
+    CallRinging,
+    CampaignCall,
+    CampaignOutcome,
+    Event,
+)
+from core.ids import CallId, CampaignId, CustomerId, new_call_id
+from core.logging import get_logger
+from core.media import PlayControl, PlayMessage
+from telephony.dialer.attempts import AttemptState
+from telephony.dialer.engine import DialEvents, DialRequest, DialResult
+
+log = get_logger(__name__)
+
+__all__ = ["CommandSink", "SipPlacer", "outcome_of"]
+
+
+class CommandSink(Protocol):
+    """Where call commands go: the media workers' play channels (``agent.navigator.play_client.ZmqPlaySink``)."""
+
+    def send(self, media_worker: int, message: PlayMessage) -> None: ...
+
+
+def outcome_of(ended: CallEnded, *, answered: bool) -> AttemptState:
+    """The attempt state a call that ended unanswered (or, with ``answered``, failed after the answer) maps to."""
+    if answered:
+        return AttemptState.FAILED if ended.reason in ("failed", "shutdown") else AttemptState.COMPLETED
+    if ended.reason == "busy":
+        return AttemptState.BUSY
+    if ended.reason in ("no-answer", "declined", "cancelled"):
+        return AttemptState.NO_ANSWER
+    return AttemptState.FAILED
+
+
+@dataclass
+class _Call:
+    """What the placer has heard of one call so far."""
+
+    worker: int
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    outcome: CampaignOutcome | None = None
+    machine: bool = False
+    stopped: bool = False
+    """The placer hung the call up itself (the dialer is stopping)."""
+    dialog: bool = False
+    """A campaign dialog spoke on the call (so its outcome is worth waiting for after the hangup)."""
+
+
+class SipPlacer:
+    """Places calls through media workers ``workers`` (indexes) via ``sink`` and follows them on ``bus``.
+
+    ``route(phone)`` gives the SIP URI to dial for an E.164 number; ``line`` names the outbound line (its
+    language and name in the call's events); ``dialog`` is merged into every campaign's dialog configuration.
+    Times: ``outcome_grace_s``, ``max_call_s`` (s).
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        sink: CommandSink,
+        *,
+        workers: Sequence[int],
+        route: Callable[[str], str],
+        slots_per_worker: int = 4,
+        line: str = "outbound",
+        outcome_grace_s: float = 3.0,
+        max_call_s: float = 900.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if not workers:
+            raise ValueError("at least one media worker is needed")
+        self._bus = bus
+        self._sink = sink
+        self._busy: dict[int, int] = dict.fromkeys(workers, 0)
+        self._slots = slots_per_worker
+        self._route = route
+        self._line = line
+        self._grace_s = outcome_grace_s
+        self._max_call_s = max_call_s
+        self._clock = clock or SystemClock()
+        self._calls: dict[str, _Call] = {}
+        self._free = asyncio.Condition()
+        self._ready = asyncio.Event()
+        self.placed = 0
+        """Dial commands sent."""
+
+    @property
+    def capacity(self) -> int:
+        """Calls the workers can hold at once."""
+        return len(self._busy) * self._slots
+
+    async def run(self) -> None:
+        """Route the bus's call and dialer events to the calls in progress until cancelled (a task)."""
+        async with self._bus.subscribe("call.", "dialer.outcome", "navigator.said") as subscription:
+            await subscription.wait_ready()
+            self._ready.set()
+            async for event in subscription:
+                call = self._calls.get(str(getattr(event, "call_id", "")))
+                if call is None:
+                    continue
+                if isinstance(event, BotSaid):
+                    call.dialog = True
+                    continue
+                if isinstance(event, CampaignOutcome):
+                    call.outcome = event
+                elif isinstance(event, AnsweringMachine):
+                    call.machine = call.machine or event.verdict == "machine"
+                call.events.put_nowait(event)
+
+    def hang_up_all(self, reason: str) -> int:
+        """Hang up (or cancel, while ringing) every call in progress, e.g. when the dialer stops; how many."""
+        for call_id, call in list(self._calls.items()):
+            call.stopped = True
+            self._sink.send(call.worker, PlayControl(call_id, "hangup", reason=reason))
+        return len(self._calls)
+
+    async def _take_slot(self) -> int:
+        async with self._free:
+            while True:
+                worker, busy = min(self._busy.items(), key=lambda item: item[1])
+                if busy < self._slots:
+                    self._busy[worker] = busy + 1
+                    return worker
+                await self._free.wait()
+
+    async def _give_slot(self, worker: int) -> None:
+        async with self._free:
+            self._busy[worker] -= 1
+            self._free.notify()
+
+    async def place(self, request: DialRequest, events: DialEvents) -> DialResult:
+        """Place one call and wait for its end (see the module docstring)."""
+        await self._ready.wait()
+        worker = await self._take_slot()
+        call_id = new_call_id()
+        call = _Call(worker)
+        self._calls[call_id] = call
+        try:
+            return await self._follow(request, events, call_id, call)
+        finally:
+            self._calls.pop(call_id, None)
+            await self._give_slot(worker)
+
+    async def _follow(self, request: DialRequest, events: DialEvents, call_id: CallId, call: _Call) -> DialResult:
+        campaign = request.campaign
+        dialog: dict[str, Any] = dict(campaign.config.get("dialog") or {})
+        lang = "en" if request.language == "en" else "zh"
+        await self._bus.publish(
+            CampaignCall(
+                call_id=call_id, campaign_id=CampaignId(campaign.campaign_id), attempt_id=request.attempt_id,
+                campaign_kind=str(campaign.kind), lang=lang,
+                customer_id=CustomerId(request.customer_id) if request.customer_id else None,
+                fields=dict(request.fields), dialog=dialog, media_worker=call.worker,
+            )
+        )  # fmt: skip
+        command = PlayControl(
+            call_id, "dial", target=self._route(request.phone), line=self._line,
+            ring_timeout_s=request.ring_timeout_s, campaign_id=campaign.campaign_id, lang=lang,
+        )  # fmt: skip
+        self._sink.send(call.worker, command)
+        self.placed += 1
+        deadline = self._clock.monotonic() + request.ring_timeout_s + self._max_call_s + 30.0
+        answered = False
+        while True:
+            timeout = deadline - self._clock.monotonic()
+            try:
+                event = await asyncio.wait_for(call.events.get(), timeout=max(0.0, timeout))
+            except TimeoutError:
+                log.error("no end heard for an outbound call; hanging it up", call_id=call_id)
+                self._sink.send(call.worker, PlayControl(call_id, "hangup", reason="dialer_timeout"))
+                return DialResult(AttemptState.FAILED, call_id=call_id)
+            if isinstance(event, CallRinging):
+                await events.ringing()
+            elif isinstance(event, CallAnswered):
+                answered = True
+                await events.answered()
+            elif isinstance(event, CallEnded):
+                return await self._result(call_id, call, event, answered=answered)
+
+    async def _result(self, call_id: CallId, call: _Call, ended: CallEnded, *, answered: bool) -> DialResult:
+        outcome = outcome_of(ended, answered=answered)
+        if call.stopped and call.outcome is None:  # cut short by the dialer: tried again after the retry delay
+            return DialResult(AttemptState.INTERRUPTED, sip_code=ended.sip_code, call_id=call_id)
+        if not answered or outcome is AttemptState.FAILED:
+            return DialResult(outcome, sip_code=ended.sip_code, call_id=call_id)
+        if call.outcome is None and call.dialog:  # the dialog may publish its outcome just after the hangup
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outcome(call), timeout=self._grace_s)
+        said = call.outcome
+        if said.machine if said is not None else call.machine:
+            return DialResult(AttemptState.VOICEMAIL, sip_code=ended.sip_code, call_id=call_id,
+                              result=dict(said.result) if said else {})  # fmt: skip
+        if said is None:
+            return DialResult(AttemptState.COMPLETED, sip_code=ended.sip_code, call_id=call_id, final="answered")
+        return DialResult(
+            AttemptState.COMPLETED, sip_code=ended.sip_code, call_id=call_id, final=said.final,
+            opt_out=said.opt_out, result=dict(said.result),
+        )  # fmt: skip
+
+    @staticmethod
+    async def _outcome(call: _Call) -> None:
+        while call.outcome is None:
+            await call.events.get()

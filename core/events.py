@@ -12,16 +12,17 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from core.event_base import Event, Lang, Leg, Severity
-from core.events_dialer import AnsweringMachine, CallRinging, CampaignCall, CampaignOutcome
+from core.events_dialer import AnsweringMachine, CallRinging, CampaignCall, CampaignOutcome, MediaWorkerStatus
 from core.ids import BranchId, CallId, CameraId, CampaignId, CustomerId, ProductId, QuestionId, ScriptId, UserId
 
 __all__ = [
     "EVENT_KINDS", "AnsweringMachine", "AnyEvent", "BotAudio", "BotSaid", "CallAnswered", "CallEnded", "CallRinging",
-    "CallStarted", "CallSummarized", "CallTransferred", "CampaignCall", "CampaignOutcome", "ComplianceAlert",
-    "CustomersImported", "DtmfReceived", "Event", "FinalTranscript", "IntentDetected", "Lang", "Leg", "LegConnected",
-    "NavigatorHandoff", "PartialTranscript", "ProfileChanged", "RecordingSaved", "SentimentMeasured", "Severity",
-    "SpeechStarted", "SuggestedProduct", "Suggestion", "SuggestionFeedback", "VisitDetected", "event_from_json",
-    "event_kind", "event_to_json",
+    "CallStarted",
+    "CallSummarized", "CallTransferred", "CampaignCall", "CampaignOutcome", "ComplianceAlert", "CustomersImported",
+    "DtmfReceived", "Event", "FinalTranscript", "IntentDetected", "Lang", "Leg", "LegConnected",
+    "MediaWorkerStatus", "NavigatorHandoff", "PartialTranscript", "ProfileChanged", "RecordingSaved",
+    "SentimentMeasured", "Severity", "SpeechStarted", "SuggestedProduct", "Suggestion", "SuggestionFeedback",
+    "VisitDetected", "event_from_json", "event_kind", "event_to_json",
 ]  # fmt: skip
 
 
@@ -374,7 +375,8 @@ AnyEvent = Annotated[
     | VisitDetected
     | CampaignCall
     | AnsweringMachine
-    | CampaignOutcome,
+    | CampaignOutcome
+    | MediaWorkerStatus,
     Field(discriminator="kind"),
 ]
 
@@ -407,6 +409,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "dialer.call",
     "call.amd",
     "dialer.outcome",
+    "media.status",
 )
 
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from core.event_base import Event, Lang
 from core.ids import CallId, CampaignId, CustomerId
 
-__all__ = ["AmdVerdict", "AnsweringMachine", "CallRinging", "CampaignCall", "CampaignOutcome"]
+__all__ = ["AmdVerdict", "AnsweringMachine", "CallRinging", "CampaignCall", "CampaignOutcome", "MediaWorkerStatus"]
 
 AmdVerdict = Literal["human", "machine", "unknown"]
 """What answered an outbound call: a person, a voicemail greeting, or no telling (silence)."""
@@ -80,3 +80,16 @@ class CampaignOutcome(Event):
     machine: bool = False
     transferred: bool = False
     result: dict[str, Any] = Field(default_factory=dict)
+
+
+class MediaWorkerStatus(Event):
+    """A media worker's heartbeat (every second): the call slots it has and the calls it holds now.
+
+    The dialer places calls only on workers it has heard from lately and with a free slot, counting calls it does
+    not know of (inbound calls, calls a previous dialer run left); a worker that falls silent is taken as lost."""
+
+    kind: Literal["media.status"] = "media.status"
+    media_worker: int
+    max_calls: int
+    calls: list[CallId] = Field(default_factory=list)
+    """Call ids of the calls the worker holds (one per customer leg)."""

@@ -41,7 +41,7 @@ from typing import Any, Literal
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
 from core.events import CallAnswered, CallEnded, CallStarted, DtmfReceived, Event, LegConnected, RecordingSaved
-from core.ids import new_call_id
+from core.ids import CallId, new_call_id
 from core.logging import get_logger
 from core.media import PlayMessage
 from telephony import lines as sip
@@ -130,6 +130,10 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
     def active_calls(self) -> int:
         """Call legs not yet ended (pjsua call slots in use; read from any thread, approximate)."""
         return sum(1 for leg in list(self._legs.values()) if not leg.ended)
+
+    def held_calls(self) -> list[CallId]:
+        """Call ids of the calls (customer legs) not yet ended; read from any thread, approximate."""
+        return [leg.call_id for leg in list(self._legs.values()) if not leg.ended and leg.customer_key is None]
 
     def start(self, timeout_s: float = 15.0) -> None:
         """Load prompts, start the sender and the pjsua thread; return once SIP listens.

@@ -3,9 +3,10 @@
 Builds the settings (``$VOXDESK_CONFIG`` and ``VOXDESK_*``), the event bus and a
 :class:`telephony.pjsua_worker.PjsuaMediaWorker` listening on ``telephony.sip_port + I`` (RTP from
 ``telephony.rtp_port_start + 100·I``), and runs until SIGTERM/SIGINT. The worker's threads hand events to the
-asyncio loop with ``call_soon_threadsafe``; one task publishes them in order. Shutdown hangs up every call,
-destroys pjsua2, closes the recordings, publishes the last ``CallEnded`` events and exits 0. Exits 1 when the
-worker cannot start and 2 when its pjsua thread dies (the supervisor restarts the process).
+asyncio loop with ``call_soon_threadsafe``; one task publishes them in order. Every ``STATUS_EVERY_S`` the worker
+publishes a ``MediaWorkerStatus`` heartbeat (its slots and the calls it holds), by which the dialer places calls.
+Shutdown hangs up every call, destroys pjsua2, closes the recordings, publishes the last ``CallEnded`` events and
+exits 0. Exits 1 when the worker cannot start and 2 when its pjsua thread dies (the supervisor restarts the process).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from core.bus.base import EventBus
 from core.errors import BusError, VoxdeskError
-from core.events import Event
+from core.events import Event, MediaWorkerStatus
 from core.logging import configure_logging, get_logger
 from telephony.lines import Line
 from telephony.pjsua_worker import PjsuaMediaWorker
@@ -30,6 +31,8 @@ from voxdesk.stats_file import write_stats_file
 
 log = get_logger(__name__)
 
+STATUS_EVERY_S = 1.0
+"""How often the worker publishes its ``MediaWorkerStatus`` heartbeat (s)."""
 RTP_PORTS_PER_WORKER = 100
 """RTP/RTCP ports reserved for each media worker, from ``rtp_port_start + index * RTP_PORTS_PER_WORKER``."""
 
@@ -119,8 +122,9 @@ async def run(settings: Settings, index: int, *, stats_file: Path | None = None)
                 log.error("media worker pjsua thread died", index=index)
                 status = 2
                 break
+            emit(MediaWorkerStatus(media_worker=index, max_calls=worker.max_calls, calls=worker.held_calls()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+                await asyncio.wait_for(stop.wait(), timeout=STATUS_EVERY_S)
         await asyncio.to_thread(worker.stop)
         if stats_file is not None:
             write_stats(worker, index, stats_file)

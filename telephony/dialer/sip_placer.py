@@ -2,7 +2,10 @@
 the event bus.
 
 For each attempt :class:`SipPlacer` picks the media worker with the most free call slots among ``workers`` (each
-holds at most ``slots_per_worker`` calls: pjsua2's limit is 4 per process, so 16 channels need 4 workers), then
+holds at most ``slots_per_worker`` calls: pjsua2's limit is 4 per process, so 16 channels need 4 workers). It
+knows the workers from their ``media.status`` heartbeats: a worker not heard from for ``lost_after_s`` gets no
+calls, and calls it holds that the placer did not place (inbound calls, calls a killed dialer left behind) take
+slots too; an attempt waits until a slot is free. Then it
 
 1. publishes :class:`core.events.CampaignCall` (what the campaign dialog in the agent process needs) and sends a
    ``dial`` command over that worker's play channel with a call id of its own, the SIP URI that ``route`` makes of
@@ -11,11 +14,11 @@ holds at most ``slots_per_worker`` calls: pjsua2's limit is 4 per process, so 16
    answering-machine verdict (``call.amd``) and the dialog's :class:`core.events.CampaignOutcome` are kept;
 3. on ``call.ended`` returns the outcome: ``busy`` (486/600), ``no_answer`` (408/480/487/603 and the ring timer),
    ``interrupted`` (a call that :meth:`SipPlacer.hang_up_all` cut short before its dialog said how it went: it
-   is tried again after the retry delay), ``failed`` (anything else, a worker with no free slot, or no end heard
-   within ``ring timeout + max_call_s``), and for an answered call ``voicemail`` (a machine answered), else
-   ``completed`` with the dialog's final outcome, captured fields and opt-out. When the callee hangs up first, the
-   dialog's outcome may arrive just after the hangup: it is waited for ``outcome_grace_s`` if a dialog spoke on
-   the call (``navigator.said``).
+   is tried again after the retry delay), ``failed`` (anything else, a worker with no free slot, no end heard
+   within ``ring timeout + max_call_s``, or the worker fell silent mid-call), and for an answered call
+   ``voicemail`` (a machine answered), else ``completed`` with the dialog's final outcome, captured fields and
+   opt-out. When the callee hangs up first, the dialog's outcome may arrive just after the hangup: it is waited
+   for ``outcome_grace_s`` if a dialog spoke on the call (``navigator.said``).
 
 :meth:`run` is the event task (start it before placing calls). Event-loop thread only.
 """
@@ -39,6 +42,7 @@ from core.events import (
     CampaignCall,
     CampaignOutcome,
     Event,
+    MediaWorkerStatus,
 )
 from core.ids import CallId, CampaignId, CustomerId, new_call_id
 from core.logging import get_logger
@@ -69,6 +73,25 @@ def outcome_of(ended: CallEnded, *, answered: bool) -> AttemptState:
 
 
 @dataclass
+class _Worker:
+    """What the placer knows of one media worker: its last heartbeat and the calls it placed there."""
+
+    index: int
+    max_calls: int = 0
+    calls: frozenset[str] = frozenset()
+    heard_at: float | None = None
+    """``Clock.monotonic()`` of the last heartbeat (s)."""
+    mine: set[str] = field(default_factory=set)
+
+    def alive(self, now: float, lost_after_s: float) -> bool:
+        return self.heard_at is not None and now - self.heard_at <= lost_after_s
+
+    def free(self, slots: int) -> int:
+        """Free call slots: the worker's (at most ``slots``) less the calls of others and of this placer."""
+        return min(self.max_calls, slots) - len(self.calls - self.mine) - len(self.mine)
+
+
+@dataclass
 class _Call:
     """What the placer has heard of one call so far."""
 
@@ -87,7 +110,7 @@ class SipPlacer:
 
     ``route(phone)`` gives the SIP URI to dial for an E.164 number; ``line`` names the outbound line (its
     language and name in the call's events); ``dialog`` is merged into every campaign's dialog configuration.
-    Times: ``outcome_grace_s``, ``max_call_s`` (s).
+    Times: ``outcome_grace_s``, ``max_call_s``, ``lost_after_s`` (s).
     """
 
     def __init__(
@@ -101,13 +124,16 @@ class SipPlacer:
         line: str = "outbound",
         outcome_grace_s: float = 3.0,
         max_call_s: float = 900.0,
+        lost_after_s: float = 5.0,
         clock: Clock | None = None,
     ) -> None:
         if not workers:
             raise ValueError("at least one media worker is needed")
         self._bus = bus
         self._sink = sink
-        self._busy: dict[int, int] = dict.fromkeys(workers, 0)
+        self._workers = {w: _Worker(w) for w in workers}
+        self._lost_after_s = lost_after_s
+        self._changed = asyncio.Event()
         self._slots = slots_per_worker
         self._route = route
         self._line = line
@@ -115,7 +141,6 @@ class SipPlacer:
         self._max_call_s = max_call_s
         self._clock = clock or SystemClock()
         self._calls: dict[str, _Call] = {}
-        self._free = asyncio.Condition()
         self._ready = asyncio.Event()
         self.placed = 0
         """Dial commands sent."""
@@ -123,14 +148,17 @@ class SipPlacer:
     @property
     def capacity(self) -> int:
         """Calls the workers can hold at once."""
-        return len(self._busy) * self._slots
+        return len(self._workers) * self._slots
 
     async def run(self) -> None:
         """Route the bus's call and dialer events to the calls in progress until cancelled (a task)."""
-        async with self._bus.subscribe("call.", "dialer.outcome", "navigator.said") as subscription:
+        async with self._bus.subscribe("call.", "dialer.outcome", "navigator.said", "media.status") as subscription:
             await subscription.wait_ready()
             self._ready.set()
             async for event in subscription:
+                if isinstance(event, MediaWorkerStatus):
+                    self._heard(event)
+                    continue
                 call = self._calls.get(str(getattr(event, "call_id", "")))
                 if call is None:
                     continue
@@ -150,32 +178,42 @@ class SipPlacer:
             self._sink.send(call.worker, PlayControl(call_id, "hangup", reason=reason))
         return len(self._calls)
 
-    async def _take_slot(self) -> int:
-        async with self._free:
-            while True:
-                worker, busy = min(self._busy.items(), key=lambda item: item[1])
-                if busy < self._slots:
-                    self._busy[worker] = busy + 1
-                    return worker
-                await self._free.wait()
+    def _heard(self, status: MediaWorkerStatus) -> None:
+        worker = self._workers.get(status.media_worker)
+        if worker is not None:
+            worker.max_calls, worker.calls = status.max_calls, frozenset(status.calls)
+            worker.heard_at = self._clock.monotonic()
+            self._changed.set()
 
-    async def _give_slot(self, worker: int) -> None:
-        async with self._free:
-            self._busy[worker] -= 1
-            self._free.notify()
+    async def _take_slot(self, call_id: str) -> _Worker:
+        """The live worker with the most free slots, the call booked on it; waits while none has one."""
+        while True:
+            now = self._clock.monotonic()
+            live = [w for w in self._workers.values() if w.alive(now, self._lost_after_s)]
+            best = max(live, key=lambda w: w.free(self._slots), default=None)
+            if best is not None and best.free(self._slots) > 0:
+                best.mine.add(call_id)
+                return best
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=1.0)
+
+    def _give_slot(self, worker: _Worker, call_id: str) -> None:
+        worker.mine.discard(call_id)
+        self._changed.set()
 
     async def place(self, request: DialRequest, events: DialEvents) -> DialResult:
         """Place one call and wait for its end (see the module docstring)."""
         await self._ready.wait()
-        worker = await self._take_slot()
         call_id = new_call_id()
-        call = _Call(worker)
+        worker = await self._take_slot(call_id)
+        call = _Call(worker.index)
         self._calls[call_id] = call
         try:
             return await self._follow(request, events, call_id, call)
         finally:
             self._calls.pop(call_id, None)
-            await self._give_slot(worker)
+            self._give_slot(worker, call_id)
 
     async def _follow(self, request: DialRequest, events: DialEvents, call_id: CallId, call: _Call) -> DialResult:
         campaign = request.campaign
@@ -198,13 +236,18 @@ class SipPlacer:
         deadline = self._clock.monotonic() + request.ring_timeout_s + self._max_call_s + 30.0
         answered = False
         while True:
-            timeout = deadline - self._clock.monotonic()
+            now = self._clock.monotonic()
             try:
-                event = await asyncio.wait_for(call.events.get(), timeout=max(0.0, timeout))
+                event = await asyncio.wait_for(call.events.get(), timeout=max(0.0, min(1.0, deadline - now)))
             except TimeoutError:
-                log.error("no end heard for an outbound call; hanging it up", call_id=call_id)
-                self._sink.send(call.worker, PlayControl(call_id, "hangup", reason="dialer_timeout"))
-                return DialResult(AttemptState.FAILED, call_id=call_id)
+                if self._clock.monotonic() >= deadline:
+                    log.error("no end heard for an outbound call; hanging it up", call_id=call_id)
+                    self._sink.send(call.worker, PlayControl(call_id, "hangup", reason="dialer_timeout"))
+                    return DialResult(AttemptState.FAILED, call_id=call_id)
+                if not self._workers[call.worker].alive(self._clock.monotonic(), self._lost_after_s):
+                    log.error("media worker fell silent during an outbound call", call_id=call_id, worker=call.worker)
+                    return DialResult(AttemptState.FAILED, call_id=call_id)
+                continue
             if isinstance(event, CallRinging):
                 await events.ringing()
             elif isinstance(event, CallAnswered):

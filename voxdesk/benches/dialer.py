@@ -44,7 +44,7 @@ from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, pr
 from voxdesk.benches.live_stack import spawn_child
 from voxdesk.settings import Settings
 
-__all__ = ["DialerBenchPlan", "DialerBenchResult", "run_dialer_bench"]
+__all__ = ["DialerBenchPlan", "DialerBenchResult", "SpeechSink", "run_dialer_bench"]
 
 _PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 _ALL_DAY = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -96,7 +96,7 @@ class DialerBenchResult:
         }
 
 
-class _SpeechSink:
+class SpeechSink:
     """PULL sockets bound where the speech workers would be; a thread drains and drops what arrives."""
 
     def __init__(self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str) -> None:
@@ -180,7 +180,7 @@ def run_dialer_bench(settings: Settings, plan: DialerBenchPlan, work: Path) -> D
     proxy = ZmqBusProxy(env["VOXDESK_BUS_ZMQ_FRONTEND"], env["VOXDESK_BUS_ZMQ_BACKEND"])
     proxy.start()
     recorder = EventRecorder(context, proxy.backend, topics=("call.", "dialer."))
-    speech = _SpeechSink(context, env["VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE"].format(index=0))
+    speech = SpeechSink(context, env["VOXDESK_ASR_SPEECH_ENDPOINT_TEMPLATE"].format(index=0))
     callee = SippCallee(
         callee_scenario("answer", pcap=_PCAP, ring_ms=plan.ring_ms, hold_ms=plan.hold_ms),
         work_dir=work, port=callee_port, rtp_port=free_port_block(1, step=2), max_concurrent=plan.channels * 4,

@@ -38,12 +38,15 @@ from agent.navigator.flows import (
 )
 from agent.navigator.slots import is_agent_request, parse_slot, parse_slot_keys, parse_yes_no
 from core.errors import InvalidInputError, VoxdeskError
+from core.logging import get_logger
 from knowledge.library import Question
 from nlu.intents import IntentResult
 
+log = get_logger(__name__)
+
 __all__ = ["DialogEngine"]
 
-_DTMF_DIGITS = {"date": 8, "yes_no": 1, "choice": 1, "branch": 1, "amount": 12}
+_DTMF_DIGITS = {"date": 8, "yes_no": 1, "choice": 1, "branch": 1, "amount": 12, "text": 0}
 _MAX_STEPS = 500
 """Steps run between two inputs before the engine assumes a loop in the flows and transfers."""
 
@@ -80,13 +83,19 @@ class DialogEngine:
         lang: Lang = "zh",
         customer_id: str | None = None,
         today: date,
+        start_flow: str = "main",
+        variables: Mapping[str, object] | None = None,
     ) -> None:
         self._flows = flows
         self._banking = banking
         self._questions = questions
         self.lang: Lang = lang
         self._today = today
-        self._vars: dict[str, object] = {"customer_id": customer_id, "identity_verified": False, "today": today}
+        self._vars: dict[str, object] = {
+            **(variables or {}), "customer_id": customer_id, "identity_verified": False, "today": today,
+        }  # fmt: skip
+        self.start_flow = start_flow
+        """The flow the call starts in (``main``; a campaign's flow for an outbound call)."""
         self._slot_order: list[str] = []
         self._transcript: list[Turn] = []
         self._stack: list[_Frame] = []
@@ -103,7 +112,8 @@ class DialogEngine:
         if self._started:
             raise InvalidInputError("the dialog has already started")
         self._started = True
-        self._stack.append(_Frame(self._flows.main, self._flows.main.steps[0].id))
+        flow = self._flows.flows[self.start_flow]
+        self._stack.append(_Frame(flow, flow.steps[0].id))
         return self._run([])
 
     def on_utterance(self, text: str, intent: IntentResult | None = None) -> list[Action]:
@@ -199,6 +209,24 @@ class DialogEngine:
             if step.prompt is not None:
                 self._say(step.prompt, out)
             self._hangup(out, step.reason)
+        else:
+            self._exec_other(step, out)
+
+    def _note_caller(self, text: str) -> None:
+        """Add the caller's words to the transcript."""
+        self._transcript.append(Turn("caller", text))
+
+    def _restart_in(self, flow_id: str) -> list[Action]:
+        """Drop what the dialog was doing and go on in ``flow_id`` (the call ends where that flow ends)."""
+        flow = self._flows.flows[flow_id]
+        self._pending = None
+        self._stack = [_Frame(flow, flow.steps[0].id)]
+        return self._run([])
+
+    def _exec_other(self, step: Step, out: list[Action]) -> None:
+        """A step kind this engine does not run (``outcome``: see :class:`agent.navigator.campaign.CampaignEngine`);
+        skipped with a warning."""
+        log.warning("flow step kind not run by this dialog", kind=step.kind, step=step.id)
 
     def _call(self, step: CallStep, out: list[Action]) -> None:
         args: dict[str, Any] = {
@@ -304,7 +332,10 @@ class DialogEngine:
     def _dtmf_digits(self, p: _Pending) -> int:
         if isinstance(p.step, IntentStep):
             return 1 if p.step.keypad or p.confirming else 0
-        return p.step.slot.length or 0 if p.step.slot.type == "digits" else _DTMF_DIGITS[p.step.slot.type]
+        slot = p.step.slot
+        if slot.type == "number":
+            return len(str(slot.maximum if slot.maximum is not None else 9))
+        return slot.length or 0 if slot.type == "digits" else _DTMF_DIGITS[slot.type]
 
     def _fill(self, value: object, out: list[Action]) -> list[Action]:
         assert self._pending is not None and isinstance(self._pending.step, AskStep)

@@ -153,6 +153,8 @@ def _check_slot(s: AskStep, file: str, flow_id: str) -> None:
     slot = s.slot
     if slot.type == "digits" and slot.length is None:
         raise _error(file, flow_id, s.id, "a digits slot needs a length")
+    if slot.type == "number" and (slot.minimum is None or slot.maximum is None or slot.minimum > slot.maximum):
+        raise _error(file, flow_id, s.id, "a number slot needs a minimum and a maximum (minimum ≤ maximum)")
     if slot.type in ("choice", "branch"):
         if not slot.options:
             raise _error(file, flow_id, s.id, f"a {slot.type} slot needs options")

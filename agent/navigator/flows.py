@@ -5,8 +5,9 @@ step that follows (``next``; none = the flow is done and control returns to the 
 Step kinds:
 
 * ``say`` — speak a prompt (``interruptible: false`` for disclosures, which play to the end);
-* ``ask`` — fill one slot (``digits`` of a ``length``, ``date``, ``amount``, ``yes_no``, ``choice`` or ``branch``,
-  the last two with options that have zh/en synonyms and a DTMF key; a ``branch`` option names a ``goto`` step);
+* ``ask`` — fill one slot (``digits`` of a ``length``, ``date``, ``amount``, ``yes_no``, ``number`` from ``minimum``
+  to ``maximum``, ``text`` (the caller's words as said), ``choice`` or ``branch``, the last two with options that
+  have zh/en synonyms and a DTMF key; a ``branch`` option names a ``goto`` step);
   ``prompt``, ``reprompt`` (no match), ``no_input``; at most 2 reprompts, then ``on_fail`` or a transfer;
 * ``intent`` — listen for the caller's request and route it: the intent's flow, its approved answer, or a transfer
   to the question's skill group; low-confidence intents are confirmed first (``confirm``, a template with
@@ -15,6 +16,7 @@ Step kinds:
   ``result`` variable (a quote also sets ``<result>_<field>``);
 * ``branch`` — ``cases`` of ``if`` (``var``, ``not var``, ``var == value``, ``!=``, ``<``, ``<=``, ``>``, ``>=``)
   and ``goto``, then ``else``;
+* ``outcome`` — record the outcome of an outbound campaign call (``final``, ``opt_out``, captured ``fields``);
 * ``flow`` — run a named flow; ``answer`` — play the question's approved script; ``transfer`` (``skill_group``,
   ``reason``); ``end`` (optional prompt, then hang up).
 
@@ -45,6 +47,7 @@ __all__ = [
     "IntentStep",
     "Lang",
     "Operation",
+    "OutcomeStep",
     "PromptRef",
     "SayStep",
     "Slot",
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 Lang = Literal["zh", "en"]
-SlotType = Literal["digits", "date", "amount", "yes_no", "choice", "branch"]
+SlotType = Literal["digits", "date", "amount", "yes_no", "choice", "branch", "number", "text"]
 Operation = Literal["verify_identity", "balance", "installment_quote", "book_appointment", "report_lost_card"]
 _ID = r"^[a-z][a-z0-9_]{0,63}$"
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -102,6 +105,9 @@ class Slot(BaseModel):
     length: int | None = Field(default=None, ge=1, le=32)
     """``digits``: how many digits (also the DTMF digits to collect)."""
     options: tuple[Choice, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    """``number``: the whole numbers accepted (a survey score 1–5), said or keyed."""
 
 
 class _StepBase(BaseModel):
@@ -183,6 +189,17 @@ class TransferStep(_StepBase):
     prompt: PromptRef | None = None
 
 
+class OutcomeStep(_StepBase):
+    """Record how an outbound campaign call went (:class:`core.events.CampaignOutcome`): the contact's ``final``
+    outcome, an opt-out, and ``fields`` to capture (``$variable`` or a literal). A later outcome step adds to and
+    overrides an earlier one."""
+
+    kind: Literal["outcome"]
+    final: str | None = Field(default=None, pattern=_ID)
+    opt_out: bool = False
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
 class EndStep(_StepBase):
     kind: Literal["end"]
     prompt: PromptRef | None = None
@@ -190,7 +207,16 @@ class EndStep(_StepBase):
 
 
 Step = Annotated[
-    SayStep | AskStep | IntentStep | CallStep | BranchStep | FlowStep | AnswerStep | TransferStep | EndStep,
+    SayStep
+    | AskStep
+    | IntentStep
+    | CallStep
+    | BranchStep
+    | FlowStep
+    | AnswerStep
+    | TransferStep
+    | OutcomeStep
+    | EndStep,
     Field(discriminator="kind"),
 ]
 

@@ -4,8 +4,10 @@
   ``one two three four`` (``oh`` = 0), with surrounding words (``尾号是幺二三四``) ignored;
 * :func:`parse_date` — ``1980年5月1日``, ``一九八零年五月一日``, ``May 1st 1980``, ``1 May 1980``, ``19800501``,
   ``1980-05-01``, ``1980/5/1``; without a year, relative and weekday dates via :func:`nlu.entities.extract_entities`
-  (``明天``, ``下周三``, ``next Friday``, ``3月5日``);
+  (``明天``, ``下周三``, ``next Friday``, ``3月5日``); a day of the month alone (``25号``, ``the 25th``) is its next
+  occurrence;
 * :func:`parse_amount` — money (``5000元``, ``两万三``, ``RMB 3,000``, ``five thousand``);
+* :func:`parse_whole_number` — one whole number (a survey score: ``四分``, ``five``, ``4``);
 * :func:`parse_yes_no` — 是/对/好的/可以 · 不/不是/不用, yes/yeah/correct · no/nope/wrong;
 * :func:`match_choice` — an option whose synonym occurs in the text;
 * :func:`is_agent_request` — 人工 / 转人工 / agent / operator / a human.
@@ -29,6 +31,7 @@ __all__ = [
     "parse_digits",
     "parse_slot",
     "parse_slot_keys",
+    "parse_whole_number",
     "parse_yes_no",
 ]
 
@@ -40,7 +43,7 @@ _MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "j
                                             "nov", "dec"))}  # fmt: skip
 _AGENT = re.compile(r"人工|转接客服|真人|\b(?:agent|operator|representative|human|real person)\b", re.IGNORECASE)
 _NO_ZH = re.compile(r"不是|不对|不用|不要|不需要|没有|错了|^不|否|算了")
-_YES_ZH = re.compile(r"是|对|好|可以|没错|嗯|确认|要|行|有")
+_YES_ZH = re.compile(r"是|对|好|可以|没错|嗯|确认|要|行|有|方便")
 _NO_EN = re.compile(r"\b(?:no|nope|nah|not|wrong|don't|incorrect)\b", re.IGNORECASE)
 _AMOUNT_TAIL = re.compile(r"\s*(?:元|块钱|块|人民币|yuan|rmb|kuai)?[，。,.!?？！\s]*$", re.IGNORECASE)
 _YES_EN = re.compile(r"\b(?:yes|yeah|yep|yup|right|correct|sure|ok|okay|confirm|please do)\b", re.IGNORECASE)
@@ -57,6 +60,10 @@ def parse_slot(slot: Slot, text: str, *, today: date) -> object | None:
         return parse_amount(text)
     if slot.type == "yes_no":
         return parse_yes_no(text)
+    if slot.type == "number":
+        return parse_whole_number(text, slot.minimum, slot.maximum)
+    if slot.type == "text":
+        return text.strip() or None
     return match_choice(text, slot.options)
 
 
@@ -70,7 +77,33 @@ def parse_slot_keys(slot: Slot, keys: str, *, today: date) -> object | None:
         return Decimal(keys) if keys.isdigit() and int(keys) > 0 else None
     if slot.type == "yes_no":
         return {"1": True, "2": False}.get(keys)
+    if slot.type == "number":
+        return parse_whole_number(keys, slot.minimum, slot.maximum) if keys.isdigit() else None
+    if slot.type == "text":
+        return None
     return next((o for o in slot.options if o.dtmf == keys), None)
+
+
+def parse_whole_number(text: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """One whole number said or keyed (``4``, ``四分``, ``four``, ``I'd give it a five``) within ``minimum`` and
+    ``maximum``; ``None`` when there is none, several different ones, or it is out of range."""
+    scored = re.findall(r"([0-9]{1,3}|[零一二两三四五六七八九十百]+)\s*分", text)  # "三分": the score itself
+    text = " ".join(scored) if scored else text.replace("一般", " ")  # 一般 ("so-so") is not a one
+    found: set[int] = {int(d) for d in re.findall(r"(?<![0-9])[0-9]{1,3}(?![0-9])", text)}
+    for token in re.findall(r"[零一二两三四五六七八九十百]+", text):
+        value = parse_zh_number(token)
+        if value is not None and value == value.to_integral_value():
+            found.add(int(value))
+    for token in re.findall(r"[a-zA-Z]+", text):
+        value = parse_en_number(token.lower())
+        if value is not None and value == value.to_integral_value():
+            found.add(int(value))
+    if len(found) != 1:
+        return None
+    number = found.pop()
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        return None
+    return number
 
 
 def is_agent_request(text: str) -> bool:
@@ -123,6 +156,31 @@ def parse_date(text: str, *, today: date) -> date | None:
     for entity in extract_entities(cleaned, today=today):
         if entity.kind == "date":
             return date.fromisoformat(entity.value)
+    return _day_of_month(cleaned, lowered, today)
+
+
+def _day_of_month(cleaned: str, lowered: str, today: date) -> date | None:
+    """A day of the month alone (``25号``, ``二十五日``, ``the 25th``, ``on the twenty-fifth``): its next
+    occurrence from ``today`` on (this month, else the next one that has that day)."""
+    day: Decimal | None = None
+    m = re.search(r"(?<![0-9月])([0-9]{1,2}|[一二三四五六七八九十]{1,3})\s*[号日](?!本)", cleaned)
+    if m:
+        day = Decimal(m.group(1)) if m.group(1).isdigit() else parse_zh_number(m.group(1))
+    else:
+        m = re.search(r"\bthe\s+([0-9]{1,2}|[a-z]+(?:[ -][a-z]+)?)(?:st|nd|rd|th)?\b", lowered) or re.search(
+            r"\b([0-9]{1,2})(?:st|nd|rd|th)\b", lowered
+        )
+        if m:
+            text = m.group(1)
+            day = Decimal(text) if text.isdigit() else _ordinal(text)
+    if day is None or not 1 <= day <= 31:
+        return None
+    year, month = today.year, today.month
+    for _ in range(3):
+        found = _day(year, month, int(day))
+        if found is not None and found >= today:
+            return found
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return None
 
 

@@ -6,11 +6,13 @@ rules) and runs one :class:`agent.assist.hub.AssistHub` on the main thread's eve
 The hub hears every call on the bus, opens a session for each call on an assisted line and publishes suggestions,
 alerts, sentiment and summaries back on the bus, where the server's websockets pick them up.
 
-When the settings have navigator lines, the process also builds the navigator (:func:`voxdesk.navigator.
-build_navigator`: voices, flows; the same intent classifier) and runs an :class:`agent.navigator.hub.NavigatorHub`
-beside the assist hub, sending bot audio and call commands to the media workers' play channels
-(``telephony.play_endpoint_template``, one per ``telephony.media_workers``); the prompt cache is warmed on a
-background thread once the hubs are ready.
+When the settings have navigator lines or the dialer is enabled, the process also builds the navigator
+(:func:`voxdesk.navigator.build_navigator`: voices, flows; the same intent classifier) and runs an
+:class:`agent.navigator.hub.NavigatorHub` beside the assist hub, sending bot audio and call commands to the media
+workers' play channels (``telephony.play_endpoint_template``, one per ``telephony.media_workers``); the prompt
+cache is warmed on a background thread once the hubs are ready. The navigator hub also runs the dialogs of
+outbound campaign calls (:class:`agent.navigator.campaign_session.CampaignSession`), announced by the dialer's
+``dialer.call`` events.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ async def serve(settings: Settings, index: int = 0, *, stats_file: Path | None =
 
     container = build_container(settings)
     wiring = await asyncio.to_thread(build_assist, container)
-    navigator = await asyncio.to_thread(build_navigator, container, warm=False) if navigator_lines(container) else None
+    speaks = bool(navigator_lines(container)) or settings.dialer.enabled  # navigator lines, or campaign calls
+    navigator = await asyncio.to_thread(build_navigator, container, warm=False) if speaks else None
     bus = build_bus(settings.bus)
     await bus.start()
     stop = asyncio.Event()

@@ -16,11 +16,13 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from agent.assist.suggest import IntentSource
 from agent.navigator.banking import CoreBanking, DemoCoreBanking
+from agent.navigator.campaign import CampaignEngine
+from agent.navigator.campaign_session import CampaignSession
 from agent.navigator.engine import DialogEngine
 from agent.navigator.flow_loader import load_flows, shipped_flow_paths
 from agent.navigator.flows import FlowSet
@@ -34,7 +36,8 @@ from agent.tts.cache import PromptCache
 from agent.tts.piper_voice import PiperVoice
 from agent.tts.voices import LANGUAGES, VoiceLoader, VoiceSet
 from core.bus.base import EventBus
-from core.events import CallStarted, Lang
+from core.errors import NotFoundError
+from core.events import CallStarted, CampaignCall, Event, Lang
 from core.logging import get_logger
 from knowledge.library import Question
 from voxdesk.container import Container
@@ -81,9 +84,24 @@ class NavigatorWiring:
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "navigator-dialog"))
     """Runs the dialogs' blocking steps (engine with core banking, classifier, script reads)."""
 
+    campaign_calls: dict[str, CampaignCall] = field(default_factory=dict)
+    """Contexts of outbound campaign calls announced by the dialer, by call id, until their call starts."""
+
+    def remember_campaign_call(self, event: Event) -> None:
+        """Keep a ``dialer.call`` context for the session of its call (event loop; old entries are dropped)."""
+        if not isinstance(event, CampaignCall):
+            return
+        horizon = event.at - timedelta(minutes=10)
+        for call_id in [k for k, v in self.campaign_calls.items() if v.at < horizon]:
+            del self.campaign_calls[call_id]
+        self.campaign_calls[event.call_id] = event
+
     def open_session(self, started: CallStarted, *, publish: Publish, sink: PlaySink) -> NavigatorSession | None:
-        """The session of a call on a navigator line (blocking: customer lookup, the question library);
-        ``None`` for other lines."""
+        """The session of a call on a navigator line, or of an outbound campaign call the dialer announced
+        (blocking: customer lookup, the question library); ``None`` for other calls."""
+        if started.direction == "outbound":
+            context = self.campaign_calls.pop(started.call_id, None)
+            return self._campaign_session(started, context, publish=publish, sink=sink) if context else None
         line_lang = self.lines.get(started.line)
         if line_lang is None:
             return None
@@ -117,6 +135,29 @@ class NavigatorWiring:
             executor=self.executor,
         )
 
+    def _campaign_session(
+        self, started: CallStarted, context: CampaignCall, *, publish: Publish, sink: PlaySink
+    ) -> CampaignSession:
+        """The session of an outbound campaign call (blocking: the approved marketing script is read)."""
+        lang: Lang = context.lang
+        dialog = dict(context.dialog)
+        script_id = dialog.get("script_id")
+        if script_id:
+            try:
+                script = self.container.scripts.approved(str(script_id))
+                dialog["product_script"] = script.text_zh if lang == "zh" else script.text_en
+            except NotFoundError:
+                log.error("campaign script has no approved version", call_id=started.call_id, script_id=script_id)
+        engine = CampaignEngine(
+            self.flows, kind=context.campaign_kind, fields=context.fields, dialog=dialog, banking=self.banking,
+            questions={}, lang=lang, customer_id=context.customer_id, today=self._today(),
+        )  # fmt: skip
+        return CampaignSession(
+            started.call_id, engine=engine, lang=lang, speaker=self.speaker, sink=sink, publish=publish,
+            intents=self.intents, scripts=self.container.scripts, media_worker=started.media_worker or 0,
+            config=self.config, clock=self.container.clock, executor=self.executor, context=context,
+        )  # fmt: skip
+
     def hub(self, bus: EventBus, sink: PlaySink, *, index: int = 0) -> NavigatorHub:
         """A :class:`NavigatorHub` on ``bus`` sending bot audio to ``sink``, serving its share (``index``) of the
         calls (as many shares as ``assist.agent_workers``: the agent processes)."""
@@ -129,6 +170,8 @@ class NavigatorWiring:
             factory,
             executor=self.executor,
             partition=(index, max(1, self.container.settings.assist.agent_workers)),
+            side_kinds=("dialer.call",),
+            on_side=self.remember_campaign_call,
         )
 
     def warm(self, stop: threading.Event | None = None) -> dict[Lang, int]:

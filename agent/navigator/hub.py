@@ -14,13 +14,14 @@ failure is logged and counted, and the other calls go on.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent.navigator.session import NavigatorSession
 from core.bus.base import DEFAULT_READY_TIMEOUT_S, EventBus, serve_events
-from core.events import CallEnded, CallStarted, Event
+from core.events import CallEnded, CallStarted, Event, event_kind
 from core.logging import get_logger
 from core.media import worker_for_call
 
@@ -73,9 +74,13 @@ class NavigatorHub:
         *,
         executor: Executor | None = None,
         partition: tuple[int, int] = (0, 1),
+        side_kinds: tuple[str, ...] = (),
+        on_side: Callable[[Event], None] | None = None,
     ) -> None:
         """``partition`` = (index, count): this hub serves only the calls :func:`worker_for_call` maps to ``index``;
-        ``executor`` runs the factory (default: a pool of two threads owned by the hub)."""
+        ``executor`` runs the factory (default: a pool of two threads owned by the hub). Events of ``side_kinds``
+        (e.g. ``dialer.call``: the context of a campaign call, published before the call starts) go to ``on_side``
+        on the loop, in bus order with the call events, so the factory finds them when the call starts."""
         self.stats = NavigatorHubStats()
         self._bus = bus
         self._factory = factory
@@ -84,6 +89,8 @@ class NavigatorHub:
         self._own_executor = executor is None
         self._calls: dict[str, _Call] = {}
         self._opening: set[asyncio.Task[None]] = set()
+        self._side_kinds = side_kinds if on_side is not None else ()
+        self._on_side = on_side
 
     @property
     def live_calls(self) -> int:
@@ -105,12 +112,16 @@ class NavigatorHub:
             await self.dispatch(event)
 
         try:
-            await serve_events(self._bus, NAVIGATOR_KINDS, handle, ready=ready, ready_timeout_s=ready_timeout_s)
+            kinds = (*NAVIGATOR_KINDS, *self._side_kinds)
+            await serve_events(self._bus, kinds, handle, ready=ready, ready_timeout_s=ready_timeout_s)
         finally:
             await self.aclose()
 
     async def dispatch(self, event: Event) -> None:
         """Route one bus event to its call (opening the session on ``CallStarted``)."""
+        if self._on_side is not None and event_kind(event).startswith(self._side_kinds):
+            self._on_side(event)
+            return
         if isinstance(event, CallStarted):
             self._begin(event)
             return

@@ -129,6 +129,7 @@ class ScriptedCaller:
         max_run_s: float = 1800.0,
         jitter_frames: int = 1,
         stop_grace_s: float = 5.0,
+        auto_answer: bool = False,
     ) -> None:
         """``silence_s``: the silence the call starts with (the call hangs up by itself if no :meth:`say` comes
         within it); ``tail_s``: the silence after each turn (the same, counted from the end of that turn).
@@ -150,6 +151,9 @@ class ScriptedCaller:
         self.max_run_s = max_run_s
         self.jitter_frames = jitter_frames
         self.stop_grace_s = stop_grace_s
+        self.auto_answer = auto_answer
+        self.sip_port: int | None = None
+        """The UDP port baresip's SIP listens on (after :meth:`start`)."""
         self._folder: Path | None = None
         self._silence: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -194,7 +198,10 @@ class ScriptedCaller:
         dump_dir = folder / "dump"
         dump_dir.mkdir()
         account = f"<sip:{self.caller_user}@{self.local_host}>;regint=0"
+        if self.auto_answer:
+            account += ";answermode=auto"
         sip_port, ctrl_port = free_udp_port(self.local_host), free_tcp_port(self.local_host)
+        self.sip_port = sip_port
         conf = write_baresip_config(
             folder, self._silence, dump_dir, self.local_host, sip_port, self.module_path, account
         )
@@ -231,6 +238,14 @@ class ScriptedCaller:
                 self._timed_out = True
                 self._command("hangup")
                 return False
+        return True
+
+    def wait_answered(self, timeout_s: float) -> bool:
+        """A callee (``auto_answer``): wait up to ``timeout_s`` for a call to be offered and answered."""
+        watch = self._require_watch()
+        if not watch.answered.wait(timeout_s):
+            return False
+        self._dialed = True
         return True
 
     def prepare(self, wav: Path) -> Path:

@@ -46,7 +46,11 @@ _NO_ZH = re.compile(r"不是|不对|不用|不要|不需要|没有|错了|^不|�
 _YES_ZH = re.compile(r"是|对|好|可以|没错|嗯|确认|要|行|有|方便")
 _NO_EN = re.compile(r"\b(?:no|nope|nah|not|wrong|don't|incorrect)\b", re.IGNORECASE)
 _AMOUNT_TAIL = re.compile(r"\s*(?:元|块钱|块|人民币|yuan|rmb|kuai)?[，。,.!?？！\s]*$", re.IGNORECASE)
-_YES_EN = re.compile(r"\b(?:yes|yeah|yep|yup|right|correct|sure|ok|okay|confirm|please do)\b", re.IGNORECASE)
+_YES_EN = re.compile(
+    r"\b(?:yes|yeah|yep|yup|right|correct|sure|ok|okay|confirm|please do|speaking|that's me|it's me"
+    r"|this is (?:he|she|me))\b",
+    re.IGNORECASE,
+)
 
 
 def parse_slot(slot: Slot, text: str, *, today: date) -> object | None:

@@ -29,7 +29,7 @@ __all__ = ["BASE_COLUMNS", "KIND_FIELDS", "ListContact", "parse_contacts", "pars
 BASE_COLUMNS: Final = ("phone", "customer_id", "language", "timezone")
 KIND_FIELDS: Final[Mapping[CampaignKind, tuple[str, ...]]] = {
     "identity_verification": (),
-    "collection": ("amount_due", "due_date"),
+    "collection": ("amount_due", "due_date", "card_last4"),
     "notification": ("notice", "card_last4", "expiry_date", "maturity_date", "amount", "merchant"),
     "survey": ("survey_topic",),
     "marketing": ("product_id",),

@@ -4,7 +4,8 @@ Started by the supervisor behind ``voxdesk serve`` when ``dialer.enabled``. It b
 dialing lists, DNC list, profiles for consent), the event bus and a :class:`telephony.dialer.sip_placer.SipPlacer`
 that sends ``dial`` commands to the media workers' play channels (``dialer.media_workers``, else all of
 ``telephony.media_workers``) and follows the calls on the bus, then runs :class:`telephony.dialer.engine.Dialer`
-until SIGTERM/SIGINT.
+until SIGTERM/SIGINT. Each placed attempt of a known customer is written to the profile store's timeline and tags
+(:mod:`voxdesk.dialer_results`).
 
 On start the dialer settles what a previous run with the same ``dialer.dialer_id`` left (crash or kill: attempts
 that may have reached a callee are closed as ``interrupted``, never redialed). On SIGTERM it stops claiming, hangs
@@ -26,6 +27,7 @@ from telephony.dialer.engine import Dialer
 from telephony.dialer.sip_placer import SipPlacer
 from telephony.pjsua_worker import PJSUA_MAX_CALLS
 from voxdesk.container import Container, build_container
+from voxdesk.dialer_results import profile_writer
 from voxdesk.registry import build_bus
 from voxdesk.settings import Settings, load_settings
 
@@ -84,7 +86,7 @@ async def run(settings: Settings) -> int:
     dialer = Dialer(
         container.dialer, container.campaigns, placer, consent=consent_lookup(container),
         dialer_id=settings.dialer.dialer_id, max_channels=min(settings.dialer.max_channels, placer.capacity),
-        tick_s=settings.dialer.tick_s, clock=container.clock,
+        tick_s=settings.dialer.tick_s, clock=container.clock, on_recorded=profile_writer(container.profiles),
     )  # fmt: skip
     events = loop.create_task(placer.run(), name="dialer-events")
     dialing = loop.create_task(dialer.run(), name="dialer-loop")

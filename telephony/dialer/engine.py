@@ -11,6 +11,7 @@ dialer's calls in flight. Each claimed attempt then goes through these steps:
    ``ringing`` and ``answered`` as they happen and returns the outcome.
 3. The attempt is closed and, in the same transaction, the contact is rescheduled (retry delay of the outcome,
    moved to the next opening) or finished. An opt-out ("stop calling me") puts the number on the DNC list first.
+   For a contact with a customer id, ``on_recorded`` then writes the attempt to the customer's profile.
 
 On start, :meth:`Dialer.run` settles what a previous run of this dialer id left (:meth:`DialerStore.recover`), so
 a crash never redials a live attempt and never loses one. Store calls run in worker threads; the loop never
@@ -37,7 +38,16 @@ from telephony.dialer.store import Claim, DialerStore, DueContact
 
 log = get_logger(__name__)
 
-__all__ = ["CallPlacer", "ConsentLookup", "DialEvents", "DialRequest", "DialResult", "Dialer"]
+__all__ = [
+    "AttemptRecorded",
+    "CallPlacer",
+    "ConsentLookup",
+    "DialEvents",
+    "DialRequest",
+    "DialResult",
+    "Dialer",
+    "ResultSink",
+]
 
 ConsentLookup = Callable[[str], bool | None]
 """``customer_id`` → the customer's marketing-calls consent, ``None`` for an unknown customer (blocking; one
@@ -78,6 +88,29 @@ class DialResult:
     """The callee asked not to be called again: the number goes on the DNC list."""
     result: Mapping[str, Any] = field(default_factory=dict)
     """Fields the dialog captured (promise-to-pay date, scores, interest…)."""
+
+
+@dataclass(frozen=True)
+class AttemptRecorded:
+    """A placed attempt that has been recorded: what the profile store's timeline and tags get."""
+
+    attempt_id: str
+    campaign: Campaign
+    phone: str
+    customer_id: str | None
+    fields: Mapping[str, str]
+    """The contact's dialing-list fields (a marketing contact's ``product_id``…)."""
+    outcome: AttemptState
+    final: str | None
+    """The contact's final outcome when the attempt finished it; ``None`` when it will be tried again."""
+    result: Mapping[str, Any]
+    call_id: str | None
+    at: datetime
+
+
+ResultSink = Callable[[AttemptRecorded], None]
+"""Writes a recorded attempt elsewhere (the customer's timeline and tags); blocking, run in a worker thread. Its
+failure is logged and never undoes the attempt."""
 
 
 class DialEvents(Protocol):
@@ -124,6 +157,7 @@ class Dialer:
         *,
         consent: ConsentLookup,
         dialer_id: str,
+        on_recorded: ResultSink | None = None,
         max_channels: int = 16,
         tick_s: float = 1.0,
         clock: Clock | None = None,
@@ -132,6 +166,7 @@ class Dialer:
         self._campaigns = campaigns
         self._placer = placer
         self._consent = consent
+        self._on_recorded = on_recorded
         self.dialer_id = dialer_id
         self.max_channels = max_channels
         self._tick_s = tick_s
@@ -273,3 +308,13 @@ class Dialer:
             self._store.close, claim.attempt_id, state, outcome,
             retry_at=retry_at, final=final, result=result.result, sip_code=result.sip_code, call_id=result.call_id,
         )  # fmt: skip
+        if self._on_recorded is not None and contact.customer_id:
+            settled = (final or outcome.value) if retry_at is None else None
+            recorded = AttemptRecorded(
+                claim.attempt_id, campaign, contact.phone, contact.customer_id, contact.fields, outcome, settled,
+                result.result, result.call_id, self._clock.now(),
+            )  # fmt: skip
+            try:
+                await asyncio.to_thread(self._on_recorded, recorded)
+            except Exception:  # the attempt is recorded; the profile write is best effort and logged
+                log.exception("attempt result not written to the profile", attempt_id=claim.attempt_id)

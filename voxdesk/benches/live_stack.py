@@ -147,7 +147,9 @@ class LiveStack:
         self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
         self.proxy.start()
         self.recorder = EventRecorder(
-            self.context, self.proxy.backend, topics=("call.", "speech.", "nlu.", "assist.", "bot.", "navigator.", "dialer.")
+            self.context,
+            self.proxy.backend,
+            topics=("call.", "speech.", "nlu.", "assist.", "bot.", "navigator.", "dialer."),
         )
         speech = int(self.env.get("VOXDESK_ASR_SPEECH_WORKERS", self.settings.asr.speech_workers))
         for i in range(speech):

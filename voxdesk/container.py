@@ -19,6 +19,7 @@ from qa.review import QaReview
 from qa.store import QaStore
 from telephony.callstore import CallStore
 from telephony.dialer.campaigns import CampaignBook
+from telephony.dialer.report import CampaignReports
 from telephony.dialer.store import DialerStore
 from voxdesk.auth.service import AuthService
 from voxdesk.db import make_engine, make_sessions
@@ -46,6 +47,7 @@ class Container:
     qa_analytics: QaAnalytics
     campaigns: CampaignBook
     dialer: DialerStore
+    campaign_reports: CampaignReports
     clock: Clock = field(default_factory=SystemClock)
     _indexes: KnowledgeIndexes | None = None
     _indexes_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -121,5 +123,6 @@ def build_container(settings: Settings, *, clock: Clock | None = None) -> Contai
         qa_analytics=QaAnalytics(sessions),
         campaigns=CampaignBook(sessions, clock=clock),
         dialer=DialerStore(sessions, clock=clock),
+        campaign_reports=CampaignReports(sessions),
         clock=clock,
     )

@@ -69,7 +69,7 @@ AREAS: tuple[Area, ...] = (
     Area("assist", "Live assist panel", "坐席辅助", "/assist", ASSIST_USERS, True),
     Area("supervisor", "Live calls", "实时监控", "/supervisor", SUPERVISORS, True),
     Area("navigator", "Voice navigator", "智能语音导航", "/navigator", ("supervisor", "admin"), False),
-    Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", ("marketing", "supervisor", "admin"), False),
+    Area("campaigns", "Outbound campaigns", "外呼任务", "/campaigns", CAMPAIGN_MANAGERS, True),
     Area("qa", "Quality inspection", "质检", "/qa", QA_READERS, True),
     Area("marketing", "Precision marketing", "精准营销", "/marketing", ("marketing", "admin"), False),
     Area(

@@ -33,6 +33,7 @@ from voxdesk.server.routes import (
     assist_pages,
     auth,
     calls,
+    campaign_pages,
     campaigns,
     customers,
     health,
@@ -128,6 +129,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(qa.router)
     app.include_router(qa_pages.router)
     app.include_router(campaigns.router)
+    app.include_router(campaign_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/api/openapi.json", include_in_schema=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from voxdesk.server.i18n_campaigns import CAMPAIGN_TEXT
+
 UiLang = Literal["zh", "en"]
 LANG_COOKIE = "voxdesk_lang"
 
@@ -180,6 +182,9 @@ TEXT: dict[str, dict[UiLang, str]] = {
     "qa.agreement": {"zh": "一致率", "en": "Agreement"},
     "qa.added": {"zh": "人工补充", "en": "Added"},
 }
+
+
+TEXT.update({key: {"zh": texts["zh"], "en": texts["en"]} for key, texts in CAMPAIGN_TEXT.items()})
 
 
 def pick_lang(query: str | None, cookie: str | None) -> UiLang:

@@ -8,9 +8,13 @@ logs, and the audit records only counts and masked numbers.
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +27,7 @@ from telephony.dialer.calendar import parse_calendar
 from telephony.dialer.campaigns import Campaign, CampaignStats, CampaignStatus, NewCampaign
 from telephony.dialer.lists import parse_contacts, parse_list_csv
 from telephony.dialer.policy import CampaignKind
+from telephony.dialer.report import EXPORT_COLUMNS
 from voxdesk.auth.roles import CAMPAIGN_MANAGERS, DNC_EDITORS, DNC_REMOVERS
 from voxdesk.auth.service import Principal
 from voxdesk.server.deps import ContainerDep, client_ip, read_upload, require
@@ -32,6 +37,20 @@ router = APIRouter(prefix="/api/v1", tags=["campaigns"])
 Manager = Annotated[Principal, require(*CAMPAIGN_MANAGERS)]
 _MAX_LIST_BYTES = 20 * 1024 * 1024
 _MAX_ROWS = 100_000
+
+
+class CampaignDialogIn(BaseModel):
+    """What the campaign's calls say besides the kind's script (see :mod:`agent.navigator.campaign`)."""
+
+    bank_name_zh: str | None = Field(default=None, max_length=64)
+    bank_name_en: str | None = Field(default=None, max_length=64)
+    callback_number: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{3,20}$")
+    voicemail: Literal["message", "hangup"] = "message"
+    product_id: str | None = Field(default=None, max_length=64)
+    product_name_zh: str | None = Field(default=None, max_length=128)
+    product_name_en: str | None = Field(default=None, max_length=128)
+    script_id: str | None = Field(default=None, max_length=64)
+    """Marketing: the approved marketing script read to the callee."""
 
 
 class CampaignIn(BaseModel):
@@ -44,6 +63,7 @@ class CampaignIn(BaseModel):
     calendar: dict[str, Any] = Field(default_factory=dict)
     retry_minutes: dict[str, float] = Field(default_factory=dict)
     ring_timeout_s: float = Field(default=30.0, ge=5, le=120)
+    dialog: CampaignDialogIn = Field(default_factory=CampaignDialogIn)
 
 
 class CampaignOut(BaseModel):
@@ -107,7 +127,17 @@ async def create_campaign(
         RetryPolicy.from_minutes(body.max_attempts, body.retry_minutes)
     except (ConfigError, ValueError) as exc:
         raise InvalidInputError(str(exc)) from exc
-    config = {"calendar": body.calendar, "retry_minutes": body.retry_minutes, "ring_timeout_s": body.ring_timeout_s}
+    if body.kind == "marketing" and not body.dialog.script_id:
+        raise InvalidInputError("a marketing campaign needs the approved marketing script (dialog.script_id)")
+    if body.dialog.script_id:
+        await run_in_threadpool(container.scripts.approved, body.dialog.script_id)  # NotFoundError: 404
+    dialog = body.dialog.model_dump(exclude_none=True)
+    config: dict[str, Any] = {
+        "calendar": body.calendar, "retry_minutes": body.retry_minutes, "ring_timeout_s": body.ring_timeout_s,
+        "dialog": dialog,
+    }  # fmt: skip
+    if body.dialog.product_id:
+        config["product_id"] = body.dialog.product_id
     new = NewCampaign(
         body.campaign_id, body.name, body.kind, body.lang, body.max_channels, body.max_attempts, config,
         created_by=principal.username,
@@ -132,6 +162,51 @@ async def get_campaign(campaign_id: str, principal: Manager, container: Containe
     """A campaign with its progress counts."""
     campaign = await run_in_threadpool(container.campaigns.get, campaign_id)
     return _out(campaign, await run_in_threadpool(container.campaigns.stats, campaign_id))
+
+
+@router.get("/campaigns/{campaign_id}/report")
+async def campaign_report(campaign_id: str, principal: Manager, container: ContainerDep) -> dict[str, Any]:
+    """The dashboard figures (funnel, conversion, opt-outs, live channels, abandon rate of the day) and the
+    latest attempts (numbers masked)."""
+    campaign = await run_in_threadpool(container.campaigns.get, campaign_id)
+    report = await run_in_threadpool(container.campaign_reports.report, campaign_id, now=container.clock.now())
+    recent = await run_in_threadpool(container.campaign_reports.recent, campaign_id)
+    lines = [
+        {"attempt_id": a.attempt_id, "phone": a.phone_masked, "state": a.state, "sip_code": a.sip_code,
+         "dialed_at": a.dialed_at.isoformat() if a.dialed_at else None,
+         "ended_at": a.ended_at.isoformat() if a.ended_at else None, "outcome": a.outcome}
+        for a in recent
+    ]  # fmt: skip
+    return {"campaign": _out(campaign).campaign, "report": report.as_json(), "recent": lines}
+
+
+@router.get("/campaigns/{campaign_id}/contacts.csv")
+async def export_contacts(
+    campaign_id: str, principal: Manager, container: ContainerDep, request: Request
+) -> StreamingResponse:
+    """Every contact with its outcome, attempts and captured fields, as CSV (UTF-8 with BOM, for spreadsheets).
+    Holds full numbers: audited."""
+    await run_in_threadpool(container.campaigns.get, campaign_id)
+    await run_in_threadpool(
+        container.auth.audit, principal, "campaign.export", "campaign", campaign_id, client=client_ip(request)
+    )
+    rows = await run_in_threadpool(lambda: list(container.campaign_reports.export_rows(campaign_id)))
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS)
+        buffer.write("\ufeff")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
+    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.post("/campaigns/{campaign_id}/status")

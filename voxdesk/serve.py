@@ -47,7 +47,8 @@ def server_child(config_file: Path | None) -> ChildSpec:
 def worker_children(settings: Settings, config_file: Path | None) -> list[ChildSpec]:
     """One speech worker per ``asr.speech_workers`` (each binds its own audio endpoint), one SIP media worker
     per ``telephony.media_workers`` (worker ``i`` on ``telephony.sip_port + i``) and ``assist.agent_workers``
-    agent processes (live assist), and the QA process that inspects every recorded call (``qa.auto_inspect``)."""
+    agent processes (live assist and the navigator), the QA process that inspects every recorded call
+    (``qa.auto_inspect``) and the outbound dialer (``dialer.enabled``)."""
     env = {"VOXDESK_CONFIG": str(config_file.resolve())} if config_file else {}
     speech = [
         ChildSpec(f"speech-{i}", [sys.executable, "-m", "voxdesk.speech_main", "--index", str(i)], env=env)
@@ -57,6 +58,9 @@ def worker_children(settings: Settings, config_file: Path | None) -> list[ChildS
         ChildSpec(f"media-{i}", [sys.executable, "-m", "voxdesk.media_main", "--index", str(i)], env=env)
         for i in range(settings.telephony.media_workers)
     ]
+    dialer = (
+        [ChildSpec("dialer", [sys.executable, "-m", "voxdesk.dialer_main"], env=env)] if settings.dialer.enabled else []
+    )
     agents = [
         ChildSpec(f"agent-{i}", [sys.executable, "-m", "voxdesk.agent_main", "--index", str(i)], env=env)
         for i in range(settings.assist.agent_workers)
@@ -66,7 +70,7 @@ def worker_children(settings: Settings, config_file: Path | None) -> list[ChildS
         if settings.qa.auto_inspect and settings.qa.workers > 0
         else []
     )
-    return speech + media + agents + qa
+    return speech + media + agents + qa + dialer
 
 
 def run_serve(settings: Settings, *, config_file: Path | None, console: Console) -> None:

@@ -172,6 +172,7 @@ def test_supervisor_restarts_a_crashed_server_and_stops_on_sigterm(served: Serve
         "voxdesk.media_main",
         "voxdesk.agent_main",
         "voxdesk.qa_main",
+        "voxdesk.dialer_main",
     }
     first = server_children()
     assert len(first) == 1

@@ -111,7 +111,7 @@ class CallStore:
         with self._session() as s:
             if s.get(CallRow, event.call_id) is not None:
                 return False
-        caller = event.caller
+        caller = event.caller if event.direction == "inbound" else event.callee  # the customer's number either way
         if caller is not None and len(caller) > 32:
             log.warning("caller number too long to store; dropped", call_id=event.call_id)
             caller = None

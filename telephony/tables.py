@@ -25,6 +25,7 @@ class CallRow(Base):
     direction: Mapped[str] = mapped_column(String(8))
     line: Mapped[str] = mapped_column(String(32))
     caller_e164: Mapped[str | None] = mapped_column(String(32))
+    """The customer's number: the caller of an inbound call, the callee of an outbound (campaign) call."""
     customer_id: Mapped[str | None] = mapped_column(String(32), index=True)
     campaign_id: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -172,11 +172,21 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
             self._play(frame)
         except Exception:  # noqa: BLE001 - logged once in _failed; never raise into pjsua2
             self._failed()
+            try:  # play nothing rather than whatever the frame held
+                frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+                frame.size = 0
+            except Exception:  # noqa: BLE001 - never raise into pjsua2
+                return
 
     def _failed(self) -> None:
-        self.failures += 1
-        if self.failures == 1:  # called from inside the except block: the traceback is logged
-            log.exception("media port frame callback failed", key=self._key)
+        # Never raises: an exception out of a director callback would abort the process. The port may be half torn
+        # down (its attributes gone) when the bridge calls it during its deletion.
+        try:
+            self.failures = getattr(self, "failures", 0) + 1
+            if self.failures == 1:  # called from inside the except block: the traceback is logged
+                log.exception("media port frame callback failed", key=getattr(self, "_key", None))
+        except Exception:  # noqa: BLE001 - see above
+            return
 
     def _play(self, frame: Any) -> None:
         data = self._playout.next_frame() if self._playout is not None else b""

@@ -58,6 +58,8 @@ log = get_logger(__name__)
 
 PJSUA_MAX_CALLS = 4
 """Compiled call limit of the pjsua2 wheel (per process)."""
+PORT_LINGER_S = 2.0
+"""How long an ended leg's tap port is kept before it is deleted (s; see ``PjsuaMediaWorker._reap``)."""
 
 
 class PjsuaMediaWorker(CallCommands, OutboundCalls):
@@ -111,6 +113,8 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
         self._init_commands()
         self.receiver = PlayReceiver(play_endpoint, self._deliver_play) if play_endpoint else None
         self._legs: dict[int, CallLeg] = {}
+        self._lingering: deque[tuple[float, Any]] = deque()
+        """Tap ports of ended legs, with when they may be deleted (pjsua thread)."""
         self._next_key = 0
         self._stopping = threading.Event()
         self._ready = threading.Event()
@@ -232,7 +236,7 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
                 if not leg.ended and leg.customer_key is None:
                     self._finish(leg, None)
                 leg.ended = True
-            self._reap()
+            self._reap(final=True)
             self._account.shutdown()
         except Exception:  # task root: still destroy the library below
             log.exception("sip media worker shutdown failed")
@@ -242,12 +246,20 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
             ep.libDestroy()
             log.info("sip media worker stopped", port=self.sip_port)
 
-    def _reap(self) -> None:
-        """Drop ended legs and their ports (outside pjsua2 callbacks, so deleting them is safe)."""
+    def _reap(self, *, final: bool = False) -> None:
+        """Drop ended legs (outside pjsua2 callbacks). Their tap ports are kept ``PORT_LINGER_S`` longer: deleting a
+        port unregisters it from the conference bridge, and doing so while the media clock thread may still be in
+        one of its callbacks (the call's stream was connected until just now) races with that thread. ``final``
+        (shutdown) drops them all."""
+        now = self._clock.monotonic()
         for key in [k for k, leg in self._legs.items() if leg.ended]:
             leg = self._legs.pop(key)
+            if leg.port is not None:
+                self._lingering.append((now + PORT_LINGER_S, leg.port))
             leg.port = None
             leg.obj = None
+        while self._lingering and (final or self._lingering[0][0] <= now):
+            self._lingering.popleft()
 
     def _new_key(self) -> int:
         key, self._next_key = self._next_key, self._next_key + 1

@@ -21,11 +21,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from core.errors import BusError, NotFoundError
+from core.errors import BusError, NotFoundError, VoxdeskError
 from core.logging import configure_logging, get_logger
 from telephony.dialer.engine import Dialer
 from telephony.dialer.sip_placer import SipPlacer
 from telephony.pjsua_worker import PJSUA_MAX_CALLS
+from telephony.prompts import load_prompt
 from voxdesk.container import Container, build_container
 from voxdesk.dialer_results import profile_writer
 from voxdesk.registry import build_bus
@@ -33,7 +34,7 @@ from voxdesk.settings import Settings, load_settings
 
 log = get_logger(__name__)
 
-__all__ = ["consent_lookup", "dialer_workers", "run"]
+__all__ = ["abandon_messages", "consent_lookup", "dialer_workers", "run"]
 
 
 def dialer_workers(settings: Settings) -> list[int]:
@@ -56,6 +57,13 @@ def consent_lookup(container: Container) -> Callable[[str], bool | None]:
     return lookup
 
 
+def abandon_messages(settings: Settings) -> dict[str, bytes]:
+    """The information message of abandoned calls per language, as L16 at the bridge rate (blocking: reads the
+    WAVs). Raises the errors of :func:`telephony.prompts.load_prompt` for a bad file."""
+    rate = settings.telephony.clock_rate_hz
+    return {lang: b"".join(load_prompt(path, rate)) for lang, path in settings.dialer.abandon_message_wav.items()}
+
+
 async def run(settings: Settings) -> int:
     """Dial until SIGTERM/SIGINT; the process exit status."""
     from agent.navigator.play_client import ZmqPlaySink
@@ -63,6 +71,11 @@ async def run(settings: Settings) -> int:
     workers = dialer_workers(settings)
     if not workers:
         log.error("the dialer has no media worker to place calls through", media_workers=settings.dialer.media_workers)
+        return 1
+    try:
+        messages = abandon_messages(settings)
+    except VoxdeskError:
+        log.exception("the abandoned-call information message cannot be read; dialer not started")
         return 1
     container = build_container(settings)
     bus = build_bus(settings.bus)
@@ -82,11 +95,14 @@ async def run(settings: Settings) -> int:
     placer = SipPlacer(
         bus, sink, workers=workers, route=settings.dialer.route, slots_per_worker=slots, line=settings.dialer.line,
         outcome_grace_s=settings.dialer.outcome_grace_s, max_call_s=settings.dialer.max_call_s,
+        silent_after_s=settings.dialer.silent_after_s, abandon_message=messages,
+        rate_hz=tel.clock_rate_hz,
     )  # fmt: skip
     dialer = Dialer(
         container.dialer, container.campaigns, placer, consent=consent_lookup(container),
         dialer_id=settings.dialer.dialer_id, max_channels=min(settings.dialer.max_channels, placer.capacity),
         tick_s=settings.dialer.tick_s, clock=container.clock, on_recorded=profile_writer(container.profiles),
+        max_abandon_rate=settings.dialer.max_abandon_rate,
     )  # fmt: skip
     events = loop.create_task(placer.run(), name="dialer-events")
     dialing = loop.create_task(dialer.run(), name="dialer-loop")

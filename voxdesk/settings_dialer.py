@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import BaseModel, Field, field_validator
 
 __all__ = ["DialerSettings"]
@@ -31,6 +34,14 @@ class DialerSettings(BaseModel):
     """How long after an answered call's hangup the dialog's outcome is waited for (s)."""
     max_call_s: float = Field(900.0, gt=0)
     """An answered outbound call is hung up after this long whatever its dialog does (s)."""
+    silent_after_s: float = Field(5.0, gt=0, le=60)
+    """A call a person answered on which no campaign dialog speaks within this (s) is abandoned: the information
+    message plays and the call is hung up."""
+    abandon_message_wav: dict[Literal["zh", "en"], Path] = Field(default_factory=dict)
+    """The information message played on an abandoned call, per language (a recording: the bank's name and why it
+    called, any rate); none configured: the call is hung up without it."""
+    max_abandon_rate: float = Field(0.03, ge=0, le=1)
+    """A campaign whose abandoned / answered attempts of the day go over this is paused (3 %: the usual ceiling)."""
 
     @field_validator("routes")
     @classmethod

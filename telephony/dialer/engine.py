@@ -13,6 +13,9 @@ dialer's calls in flight. Each claimed attempt then goes through these steps:
    moved to the next opening) or finished. An opt-out ("stop calling me") puts the number on the DNC list first.
    For a contact with a customer id, ``on_recorded`` then writes the attempt to the customer's profile.
 
+A campaign whose abandon rate of the day (abandoned / answered attempts, UTC day) goes over ``max_abandon_rate``
+(3 %) is paused, so that a supervisor looks at why calls are answered and not served before more are placed.
+
 On start, :meth:`Dialer.run` settles what a previous run of this dialer id left (:meth:`DialerStore.recover`), so
 a crash never redials a live attempt and never loses one. Store calls run in worker threads; the loop never
 blocks. Times come from the injected clock.
@@ -21,10 +24,11 @@ blocks. Times come from the injected clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core.clock import Clock, SystemClock
@@ -158,6 +162,8 @@ class Dialer:
         consent: ConsentLookup,
         dialer_id: str,
         on_recorded: ResultSink | None = None,
+        max_abandon_rate: float = 0.03,
+        abandon_min_answered: int = 20,
         max_channels: int = 16,
         tick_s: float = 1.0,
         clock: Clock | None = None,
@@ -167,6 +173,9 @@ class Dialer:
         self._placer = placer
         self._consent = consent
         self._on_recorded = on_recorded
+        self.max_abandon_rate = max_abandon_rate
+        self.abandon_min_answered = abandon_min_answered
+        self._abandon_checked: dict[str, float] = {}
         self.dialer_id = dialer_id
         self.max_channels = max_channels
         self._tick_s = tick_s
@@ -199,6 +208,8 @@ class Dialer:
         """Claim and start attempts for every running campaign; returns how many were started."""
         started = 0
         for campaign in await asyncio.to_thread(self._campaigns.running):
+            if await self._over_abandon_ceiling(campaign):
+                continue
             mine = self._in_flight.setdefault(campaign.campaign_id, set())
             free = min(campaign.max_channels - len(mine), self.max_channels - self.live_calls)
             if free <= 0:
@@ -215,6 +226,23 @@ class Dialer:
                 task.add_done_callback(mine.discard)
                 started += 1
         return started
+
+    async def _over_abandon_ceiling(self, campaign: Campaign) -> bool:
+        """Pause ``campaign`` when today's abandon rate (UTC day) is above ``max_abandon_rate`` over at least
+        ``abandon_min_answered`` answered attempts; checked every 30 s per campaign. Returns whether it was paused."""
+        now = self._clock.monotonic()
+        if now - self._abandon_checked.get(campaign.campaign_id, -1e9) < 30.0:
+            return False
+        self._abandon_checked[campaign.campaign_id] = now
+        day = self._clock.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        answered, abandoned = await asyncio.to_thread(self._store.answered_today, campaign.campaign_id, day)
+        if answered < self.abandon_min_answered or abandoned <= self.max_abandon_rate * answered:
+            return False
+        log.error("abandon rate over the ceiling; pausing the campaign", campaign_id=campaign.campaign_id,
+                  answered=answered, abandoned=abandoned, ceiling=self.max_abandon_rate)  # fmt: skip
+        with contextlib.suppress(ConflictError):  # moved meanwhile (paused or stopped by a person)
+            await asyncio.to_thread(self._campaigns.set_status, campaign.campaign_id, "paused")
+        return True
 
     # --- one attempt ---------------------------------------------------------------------------------------
 

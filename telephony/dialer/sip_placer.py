@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ from core.events import (
 )
 from core.ids import CallId, CampaignId, CustomerId, new_call_id
 from core.logging import get_logger
-from core.media import PlayControl, PlayMessage
+from core.media import PlayAudio, PlayControl, PlayMessage
 from telephony.dialer.attempts import AttemptState
 from telephony.dialer.engine import DialEvents, DialRequest, DialResult
 
@@ -101,6 +101,11 @@ class _Call:
     machine: bool = False
     stopped: bool = False
     """The placer hung the call up itself (the dialer is stopping)."""
+    abandoned: bool = False
+    """Answered by a person, but no dialog spoke: the placer played the information message and hung up."""
+    answered_at: float | None = None
+    heard_at: float | None = None
+    """When the answering-machine verdict (a person, or no telling) came (``Clock.monotonic()`` s)."""
     dialog: bool = False
     """A campaign dialog spoke on the call (so its outcome is worth waiting for after the hangup)."""
 
@@ -110,7 +115,8 @@ class SipPlacer:
 
     ``route(phone)`` gives the SIP URI to dial for an E.164 number; ``line`` names the outbound line (its
     language and name in the call's events); ``dialog`` is merged into every campaign's dialog configuration.
-    Times: ``outcome_grace_s``, ``max_call_s``, ``lost_after_s`` (s).
+    Times: ``outcome_grace_s``, ``max_call_s``, ``lost_after_s``, ``silent_after_s`` (s). ``abandon_message``:
+    language → the information message (L16 at ``rate_hz``) played on a call abandoned because no dialog spoke.
     """
 
     def __init__(
@@ -125,6 +131,9 @@ class SipPlacer:
         outcome_grace_s: float = 3.0,
         max_call_s: float = 900.0,
         lost_after_s: float = 5.0,
+        silent_after_s: float = 5.0,
+        abandon_message: Mapping[str, bytes] | None = None,
+        rate_hz: int = 8000,
         clock: Clock | None = None,
     ) -> None:
         if not workers:
@@ -133,6 +142,9 @@ class SipPlacer:
         self._sink = sink
         self._workers = {w: _Worker(w) for w in workers}
         self._lost_after_s = lost_after_s
+        self._silent_after_s = silent_after_s
+        self._abandon_message = dict(abandon_message or {})
+        self._rate_hz = rate_hz
         self._changed = asyncio.Event()
         self._slots = slots_per_worker
         self._route = route
@@ -247,17 +259,41 @@ class SipPlacer:
                 if not self._workers[call.worker].alive(self._clock.monotonic(), self._lost_after_s):
                     log.error("media worker fell silent during an outbound call", call_id=call_id, worker=call.worker)
                     return DialResult(AttemptState.FAILED, call_id=call_id)
-                continue
+                event = None
+            if self._silent(call):
+                self._abandon(call_id, call, lang)
             if isinstance(event, CallRinging):
                 await events.ringing()
             elif isinstance(event, CallAnswered):
                 answered = True
+                call.answered_at = self._clock.monotonic()
                 await events.answered()
+            elif isinstance(event, AnsweringMachine) and event.verdict != "machine" and call.heard_at is None:
+                call.heard_at = self._clock.monotonic()
             elif isinstance(event, CallEnded):
                 return await self._result(call_id, call, event, answered=answered)
 
+    def _silent(self, call: _Call) -> bool:
+        """A person answered (or no verdict came in 8 s) and no dialog has spoken for ``silent_after_s``."""
+        if call.answered_at is None or call.machine or call.dialog or call.abandoned or call.stopped:
+            return False
+        since = call.heard_at if call.heard_at is not None else call.answered_at + 8.0
+        return self._clock.monotonic() - since >= self._silent_after_s
+
+    def _abandon(self, call_id: CallId, call: _Call, lang: str) -> None:
+        """No dialog serves an answered call (the agent process is down or overloaded): rather than leave the callee
+        in silence, play the information message, if there is one, and hang up."""
+        call.abandoned = True
+        log.error("answered campaign call has no dialog; abandoning it", call_id=call_id)
+        message = self._abandon_message.get(lang)
+        if message:
+            self._sink.send(call.worker, PlayAudio(call_id, 1, message, self._rate_hz, interruptible=False, last=True))
+        self._sink.send(call.worker, PlayControl(call_id, "hangup", reason="abandoned"))
+
     async def _result(self, call_id: CallId, call: _Call, ended: CallEnded, *, answered: bool) -> DialResult:
         outcome = outcome_of(ended, answered=answered)
+        if call.abandoned and answered:
+            return DialResult(AttemptState.ABANDONED, sip_code=ended.sip_code, call_id=call_id)
         if call.stopped and call.outcome is None:  # cut short by the dialer: tried again after the retry delay
             return DialResult(AttemptState.INTERRUPTED, sip_code=ended.sip_code, call_id=call_id)
         if not answered or outcome is AttemptState.FAILED:

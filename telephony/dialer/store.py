@@ -322,6 +322,20 @@ class DialerStore:
             assert row is not None
             s.execute(update(ContactRow).where(ContactRow.contact_id == row.contact_id).values(status="pending"))
 
+    def answered_today(self, campaign_id: str, since: datetime) -> tuple[int, int]:
+        """``(answered, abandoned)``: attempts of the campaign that ended since ``since`` answered (a person or a
+        machine) and, of those, abandoned; for the abandon-rate ceiling."""
+        answered = (AttemptState.COMPLETED.value, AttemptState.VOICEMAIL.value, AttemptState.ABANDONED.value)
+        with session_scope(self._sessions) as s:
+            rows = s.execute(
+                select(AttemptRow.state, func.count())
+                .where(AttemptRow.campaign_id == campaign_id, AttemptRow.ended_at >= since,
+                       AttemptRow.state.in_(answered))
+                .group_by(AttemptRow.state)
+            ).all()  # fmt: skip
+        counts: dict[str, int] = {str(state): int(n) for state, n in rows}
+        return sum(counts.values()), counts.get(AttemptState.ABANDONED.value, 0)
+
     # --- do not call ---------------------------------------------------------------------------------------
 
     def add_dnc(self, phone: str, *, reason: str, source: str | None = None) -> bool:

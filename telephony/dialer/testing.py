@@ -68,7 +68,8 @@ class FakeMediaWorkers:
     the events a media worker (and, for answered calls, the campaign dialog) would, by what ``callees`` says the
     dialed number does: ``busy``, ``ring`` (rings until hung up), ``answer`` (a person; the dialog reports
     ``outcome``), ``late_outcome`` (the person hangs up and the dialog's outcome comes just after),
-    ``machine`` or ``vanish`` (answered, then the worker is lost). :meth:`beat` publishes each live worker's
+    ``machine``, ``no_dialog`` (a person answers and waits; no dialog speaks) or ``vanish`` (answered, then the
+    worker is lost). :meth:`beat` publishes each live worker's
     heartbeat, with ``foreign`` extra calls it holds. Event loop only; steps are ``step_s`` apart (s).
     """
 
@@ -83,7 +84,7 @@ class FakeMediaWorkers:
     ) -> None:
         self.bus, self.callees, self.max_calls, self.step_s = bus, dict(callees), max_calls, step_s
         self.outcome = dict(outcome or {"final": "promised", "result": {"promise_date": "2026-12-25"}})
-        self.commands: list[tuple[int, PlayControl]] = []
+        self.commands: list[tuple[int, PlayMessage]] = []
         self.held: dict[int, set[str]] = {}
         self.dead: set[int] = set()
         self.most_held = 0
@@ -91,8 +92,9 @@ class FakeMediaWorkers:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def send(self, media_worker: int, message: PlayMessage) -> None:
-        assert isinstance(message, PlayControl)
         self.commands.append((media_worker, message))
+        if not isinstance(message, PlayControl):  # bot audio (the abandoned-call message)
+            return
         if message.action == "hangup":
             self._hangups.setdefault(message.call_id, asyncio.Event()).set()
         elif message.action == "dial":
@@ -132,6 +134,10 @@ class FakeMediaWorkers:
                 return
             machine = behaviour == "machine"
             await publish(AnsweringMachine(call_id=call_id, verdict="machine" if machine else "human"))
+            if behaviour == "no_dialog":
+                await hangup.wait()
+                await publish(CallEnded(call_id=call_id, duration_ms=6000, reason="normal", sip_code=200))
+                return
             if not machine:
                 await publish(BotSaid(call_id=call_id, segment=1, text="hello"))
             outcome = CampaignOutcome(call_id=call_id, attempt_id="", campaign_id=CampaignId(dial.campaign_id),

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from telephony.dialer.attempts import AttemptState
-from tests.integration.test_qa_browser import free_port, wait_js
+from tests.browser_helpers import serve_app, wait_js
 from voxdesk.container import Container
-from voxdesk.server.app import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -35,18 +32,8 @@ def database_url(tmp_path: Path) -> str:
 def served(container: Container) -> Iterator[str]:
     container.auth.create_user("mei", PASSWORD, ["marketing"], display_name="Mei")
     container.auth.create_user("andy", PASSWORD, ["agent"], display_name="Andy")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(container) as base:
+        yield base
 
 
 def _answer_one(container: Container) -> None:

@@ -4,47 +4,20 @@ analytics page with its SVG charts."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 
+from tests.browser_helpers import serve_app, wait_js
 from tests.qa_samples import T0, complaint, forbidden, inspection, reason, save, silence, write_wav
 from voxdesk.container import Container
-from voxdesk.server.app import create_app
-
-if TYPE_CHECKING:
-    from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
-
-
-def wait_js(page: Page, expression: str, timeout_s: float = 10.0) -> None:
-    """Poll a JavaScript expression from Python until it is truthy.
-
-    Playwright's ``wait_for_function`` compiles the expression inside the page when it has to poll, which the app's
-    Content-Security-Policy (no 'unsafe-eval') rightly forbids; ``page.evaluate`` goes through the DevTools protocol
-    and is not subject to it."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for: {expression}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -65,19 +38,8 @@ def served(container: Container, tmp_path: Path) -> Iterator[str]:
         inspection("c-2", started_at=T0 + timedelta(days=1), agent_id="agent-2", findings=(complaint(), silence())),
         inspection("c-3", started_at=T0 + timedelta(days=2), team="wealth", findings=()),
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(container) as base:
+        yield base
 
 
 def test_qa_reviews_a_call_in_chromium(served: str, tmp_path: Path) -> None:

@@ -152,3 +152,20 @@ def test_a_restart_after_a_crash_dials_nobody_twice(sessions: sessionmaker[Sessi
     assert dialed_now == {claims[2].contact.phone, claims[3].contact.phone}  # the never-dialed ones
     assert dialed_now.isdisjoint(live)  # the interrupted ones wait for their retry
     assert store.contact(claims[0].contact.contact_id).attempts == 1
+
+
+def test_a_campaign_over_the_abandon_ceiling_is_paused(sessions: sessionmaker[Session]) -> None:
+    clock = FakeClock(MONDAY_10)
+    store, book = setup(sessions, clock, n=25, channels=25)
+    placer = ScriptedPlacer(script={phone(i): [DialResult(S.ABANDONED, sip_code=200)] for i in range(25)})
+    dialer = Dialer(store, book, placer, consent=lambda _c: True, dialer_id="d1", clock=clock, max_channels=25)
+
+    async def scenario() -> None:
+        await settle(dialer)
+        assert len(placer.placed) == 25 and book.get("c1").status == "running"
+        clock.advance(31)
+        await settle(dialer)
+
+    asyncio.run(scenario())
+    assert book.get("c1").status == "paused"
+    assert store.answered_today("c1", MONDAY_10.replace(hour=0)) == (25, 25)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from core.bus.memory import InMemoryEventBus
+from core.media import PlayAudio, PlayControl
 from telephony.dialer.attempts import AttemptState
 from telephony.dialer.campaigns import Campaign
 from telephony.dialer.engine import DialRequest, DialResult
@@ -63,7 +64,7 @@ def run(callees: dict[str, str], body: Callable[[SipPlacer, FakeMediaWorkers], C
     asyncio.run(asyncio.wait_for(with_placer(callees, body, **kw), 20))
 
 
-def test_outcomes_follow_the_call_events() -> None:
+def test_outcomes_follow_the_call_events() -> None:  # a dialog speaks on every answered call here
     callees = {"+861": "busy", "+862": "answer", "+863": "machine", "+864": "late_outcome"}
     results: dict[str, tuple[DialResult, list[str]]] = {}
 
@@ -90,7 +91,7 @@ def test_outcomes_follow_the_call_events() -> None:
 def test_the_dial_command_and_the_campaign_context() -> None:
     async def body(placer: SipPlacer, workers: FakeMediaWorkers) -> None:
         await placer.place(request("+862"), Progress())
-        [(worker, dial)] = [(w, c) for w, c in workers.commands if c.action == "dial"]
+        [(worker, dial)] = [(w, c) for w, c in workers.commands if isinstance(c, PlayControl) and c.action == "dial"]
         assert (worker, dial.target, dial.ring_timeout_s, dial.campaign_id) == (
             0,
             "sip:+862@127.0.0.1:5090",
@@ -107,10 +108,12 @@ def test_slots_count_calls_the_placer_did_not_place() -> None:
         await workers.beat(1, foreign=0)
         ringing = [asyncio.create_task(placer.place(request(f"+86{i}", f"a{i}"), Progress())) for i in range(2)]
         await asyncio.sleep(0.1)
-        assert sorted(w for w, c in workers.commands if c.action == "dial") == [1]  # one free slot in all
+        assert sorted(w for w, c in workers.commands if isinstance(c, PlayControl) and c.action == "dial") == [
+            1
+        ]  # one free slot in all
         await workers.beat(0, foreign=0)  # the other call ended
         await asyncio.sleep(0.1)
-        assert sorted(w for w, c in workers.commands if c.action == "dial") == [0, 1]
+        assert sorted(w for w, c in workers.commands if isinstance(c, PlayControl) and c.action == "dial") == [0, 1]
         placer.hang_up_all("test")
         results = await asyncio.gather(*ringing)
         assert {r.outcome for r in results} == {S.INTERRUPTED}
@@ -135,3 +138,15 @@ def test_no_worker_heard_means_no_dial() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
     run({"+862": "answer"}, body, workers=[2])
+
+
+def test_an_answered_call_no_dialog_speaks_on_is_abandoned_with_the_message() -> None:
+    async def body(placer: SipPlacer, workers: FakeMediaWorkers) -> None:
+        result = await placer.place(request("+865"), Progress())
+        assert result.outcome is S.ABANDONED
+        sent = [c for _, c in workers.commands]
+        kinds = [getattr(c, "action", "audio") for c in sent]
+        assert kinds == ["dial", "audio", "hangup"]
+        assert isinstance(sent[1], PlayAudio) and sent[1].payload == b"\x01\x00" * 160 and not sent[1].interruptible
+
+    run({"+865": "no_dialog"}, body, silent_after_s=0.3, abandon_message={"zh": b"\x01\x00" * 160})

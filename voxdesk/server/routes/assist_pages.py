@@ -6,7 +6,6 @@ the assist API and websocket. ``?lang=zh|en`` picks the UI language (remembered 
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -15,27 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 from voxdesk.auth.roles import ASSIST_USERS, SUPERVISORS, allowed
 from voxdesk.auth.service import Principal
 from voxdesk.server.deps import require
-from voxdesk.server.i18n import LANG_COOKIE, pick_lang, table
-from voxdesk.server.routes.pages import render
+from voxdesk.server.routes.pages import render_translated
 
 router = APIRouter(include_in_schema=False)
 
 
 def _page(request: Request, principal: Principal, name: str, lang_query: str | None, **config: object) -> Response:
-    lang = pick_lang(lang_query, request.cookies.get(LANG_COOKIE))
-    text = table(lang)
-    payload = {"lang": lang, "t": text, "sip_user": principal.sip_user, **config}
-    response = render(
-        request,
-        name,
-        principal,
-        lang=lang,
-        t=text,
-        config_json=json.dumps(payload, ensure_ascii=False).replace("</", "<\\/"),
-    )
-    if lang_query in ("zh", "en"):
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
-    return response
+    def script(lang: str, text: dict[str, str]) -> dict[str, object]:
+        return {"lang": lang, "t": text, "sip_user": principal.sip_user, **config}
+
+    return render_translated(request, name, principal, lang_query, script=script)
 
 
 @router.get("/assist", response_class=HTMLResponse)

@@ -9,7 +9,6 @@ Roles as in the API (campaign managers). ``?lang=zh|en`` picks the UI language.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +23,7 @@ from voxdesk.auth.service import Principal
 from voxdesk.server.charts import bar_chart
 from voxdesk.server.deps import ContainerDep, require
 from voxdesk.server.i18n import LANG_COOKIE, pick_lang, table
-from voxdesk.server.routes.pages import render
+from voxdesk.server.routes.pages import render_translated
 
 router = APIRouter(include_in_schema=False)
 Manager = Annotated[Principal, require(*CAMPAIGN_MANAGERS)]
@@ -32,13 +31,12 @@ _BUTTONS = ("running", "paused", "stopped", "completed")
 
 
 def _page(request: Request, principal: Principal, name: str, lang_query: str | None, **ctx: Any) -> Response:
-    lang = pick_lang(lang_query, request.cookies.get(LANG_COOKIE))
-    text = table(lang)
-    config = {"t": {k: v for k, v in text.items() if k.startswith("camp.")}, **ctx.pop("config", {})}
-    response = render(request, name, principal, lang=lang, t=text, config_json=json.dumps(config), **ctx)
-    if lang_query in ("zh", "en"):
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
-    return response
+    config = ctx.pop("config", {})
+
+    def script(lang: str, text: dict[str, str]) -> dict[str, object]:
+        return {"t": {k: v for k, v in text.items() if k.startswith("camp.")}, **config}
+
+    return render_translated(request, name, principal, lang_query, script=script, **ctx)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ from profiles.models import CONSENT_KINDS
 from voxdesk.auth.roles import AUDIT_READERS, PROFILE_READERS, ROLES, USER_ADMINS, areas_for
 from voxdesk.auth.service import Principal
 from voxdesk.server.deps import SESSION_COOKIE, ContainerDep, PrincipalDep, client_ip, csrf_token, require
+from voxdesk.server.i18n import LANG_COOKIE, UiLang, pick_lang, table
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -28,6 +31,28 @@ def render(request: Request, name: str, principal: Principal | None, status: int
     csrf = csrf_token(request.app.state.container, token) if token and principal else None
     context = {"user": principal, "csrf": csrf, "lang": "zh", **ctx}
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def render_translated(
+    request: Request,
+    name: str,
+    principal: Principal,
+    lang_query: str | None,
+    *,
+    script: Callable[[UiLang, dict[str, str]], Mapping[str, object]] | None = None,
+    **ctx: Any,
+) -> Response:
+    """Render ``name`` in the UI language (``?lang=zh|en``, remembered in a cookie; else the cookie; else Chinese)
+    with that language's text table as ``t``. ``script(lang, t)`` builds what the page's script gets as JSON
+    (``config_json``, safe inside a ``<script>`` element)."""
+    lang = pick_lang(lang_query, request.cookies.get(LANG_COOKIE))
+    text = table(lang)
+    if script is not None:
+        ctx["config_json"] = json.dumps(script(lang, text), ensure_ascii=False).replace("</", "<\\/")
+    response = render(request, name, principal, lang=lang, t=text, **ctx)
+    if lang_query in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
+    return response
 
 
 def _safe_next(target: str | None) -> str:

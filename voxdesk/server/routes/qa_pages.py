@@ -30,7 +30,7 @@ from voxdesk.server.charts import bar_chart, line_chart, stacked_bar_chart
 from voxdesk.server.deps import ContainerDep, client_ip, require
 from voxdesk.server.i18n import LANG_COOKIE, pick_lang, table
 from voxdesk.server.qa_views import detail_json, load_detail, masks_pii
-from voxdesk.server.routes.pages import render
+from voxdesk.server.routes.pages import render_translated
 from voxdesk.server.routes.qa import REPORTS, run_report, window
 
 router = APIRouter(include_in_schema=False)
@@ -41,12 +41,7 @@ TOP_SERIES = 6
 
 
 def _page(request: Request, principal: Principal, name: str, lang_query: str | None, **ctx: Any) -> Response:
-    lang = pick_lang(lang_query, request.cookies.get(LANG_COOKIE))
-    text = table(lang)
-    response = render(request, name, principal, lang=lang, t=text, **ctx)
-    if lang_query in ("zh", "en"):
-        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
-    return response
+    return render_translated(request, name, principal, lang_query, **ctx)
 
 
 def _day(value: str | None) -> datetime | None:

@@ -30,7 +30,8 @@ from core.events import AnsweringMachine, BotSaid, CampaignOutcome, FinalTranscr
 from telephony.dialer.tables import AttemptRow, ContactRow
 from telephony.peer_scripted import ScriptedCaller
 from telephony.peers import BaresipCaller
-from voxdesk.benches.live_stack import LiveStack, StaffUser, spawn_child
+from voxdesk.benches.children import spawn_child
+from voxdesk.benches.live_stack import LiveStack, StaffUser
 from voxdesk.benches.navigator_script import TurnVoice
 from voxdesk.container import build_container
 from voxdesk.settings import load_settings

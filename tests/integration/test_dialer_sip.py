@@ -31,8 +31,8 @@ from telephony.dialer.tables import AttemptRow, ContactRow
 from telephony.pcap import wav_to_pcap
 from telephony.sipp_uas import CalleeBehaviour, SippCallee, callee_scenario
 from voxdesk.benches.calls import EventRecorder, free_port_block, private_env, stop_processes
+from voxdesk.benches.children import StackChild, spawn_child
 from voxdesk.benches.dialer import SpeechSink
-from voxdesk.benches.live_stack import StackChild, spawn_child
 from voxdesk.container import build_container
 from voxdesk.db import upgrade
 from voxdesk.settings import Settings

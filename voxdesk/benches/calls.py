@@ -27,7 +27,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -49,6 +48,7 @@ from telephony.peers import free_udp_ports
 from telephony.sipp import SippCaller, SippRun, playing_call_scenario
 from voxdesk.benches.call_audio import CallProgram, build_program
 from voxdesk.benches.calls_report import CallRow, analyse
+from voxdesk.benches.children import BenchError, StackChild, spawn_child
 from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
@@ -71,10 +71,6 @@ _DRAIN_QUIET_S = 3.0
 _DRAIN_MAX_S = 60.0
 
 
-class BenchError(VoxdeskError):
-    """The benchmark could not run (a missing tool, no data, a process that did not start)."""
-
-
 @dataclass(frozen=True)
 class CallsBenchPlan:
     """What one run does: ``concurrent`` calls of ``seconds`` (s) each, in ``lang``."""
@@ -87,14 +83,6 @@ class CallsBenchPlan:
     codec: Literal["pcmu", "pcma"] = "pcmu"
     ramp_s: float = 5.0
     """Call starts are spread evenly over this many seconds (about one utterance), like independent callers."""
-
-
-@dataclass
-class _Child:
-    name: str
-    process: subprocess.Popen[str]
-    ready: threading.Event
-    lines: list[str]
 
 
 class EventRecorder:
@@ -239,27 +227,13 @@ class _Run:
         self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])
         self.proxy.start()
         self.recorder = EventRecorder(self.context, self.proxy.backend)
-        self.speech: list[_Child] = []
-        self.media: list[_Child] = []
+        self.speech: list[StackChild] = []
+        self.media: list[StackChild] = []
         self.callers: list[SippCaller] = []
 
-    def spawn(self, name: str, module: str, index: int, marker: str) -> _Child:
-        argv = [sys.executable, "-m", module, "--index", str(index), "--stats-file", str(self.work / f"{name}.json")]
-        process = subprocess.Popen(  # noqa: S603 - our own modules, fixed argv
-            argv, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        child = _Child(name, process, threading.Event(), [])
-
-        def drain() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                child.lines.append(line.rstrip())
-                del child.lines[:-200]
-                if marker in line:
-                    child.ready.set()
-
-        threading.Thread(target=drain, name=f"bench-{name}-stderr", daemon=True).start()
-        return child
+    def spawn(self, name: str, module: str, index: int, marker: str) -> StackChild:
+        argv = [module, "--index", str(index), "--stats-file", str(self.work / f"{name}.json")]
+        return spawn_child(name, argv, self.env, Path.cwd(), marker)
 
     def start_workers(self) -> None:
         self.speech = [
@@ -272,10 +246,7 @@ class _Run:
         ]
         deadline = time.monotonic() + _READY_TIMEOUT_S
         for child in [*self.speech, *self.media]:
-            while not child.ready.wait(0.2):
-                if child.process.poll() is not None or time.monotonic() > deadline:
-                    tail = "\n".join(child.lines[-15:])
-                    raise BenchError(f"{child.name} did not start (exit {child.process.poll()}):\n{tail}")
+            child.wait_ready(max(0.0, deadline - time.monotonic()))
 
     def plan_calls(self, entries: list[ManifestEntry], langs: Sequence[str]) -> dict[str, CallProgram]:
         """Caller number → program: call ``i`` speaks ``langs[i % len(langs)]``, starting at its own clip."""
@@ -316,7 +287,7 @@ class _Run:
             caller.start()
             self.callers.append(caller)
 
-    def stop(self, children: Sequence[_Child]) -> None:
+    def stop(self, children: Sequence[StackChild]) -> None:
         stop_processes([(c.name, c.process) for c in children])
 
     def drain_speech(self) -> None:
@@ -328,7 +299,7 @@ class _Run:
                 return
             time.sleep(0.2)
 
-    def stats(self, children: Sequence[_Child]) -> list[dict[str, Any]]:
+    def stats(self, children: Sequence[StackChild]) -> list[dict[str, Any]]:
         return read_stats_files(self.work, [(c.name, c.process) for c in children])
 
     def close(self) -> None:

@@ -41,7 +41,7 @@ from telephony.dialer.lists import parse_contacts
 from telephony.dialer.tables import AttemptRow
 from telephony.sipp_uas import SippCallee, callee_scenario
 from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, private_env, stop_processes
-from voxdesk.benches.live_stack import spawn_child
+from voxdesk.benches.children import spawn_child
 from voxdesk.settings import Settings
 
 __all__ = ["DialerBenchPlan", "DialerBenchResult", "SpeechSink", "run_dialer_bench"]

@@ -123,6 +123,10 @@ class VoxCall(pj.Call):  # type: ignore[misc]
             log.exception("stream-destroyed callback failed")
 
 
+def _discard(key: int, leg: int, payload: bytes) -> None:
+    """The sink of a released port."""
+
+
 class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
     """A conference-bridge port tapping one call leg.
 
@@ -150,6 +154,26 @@ class VoxPort(pj.AudioMediaPort):  # type: ignore[misc]
         self._playout = playout
         self.failures = 0
         """Frame callbacks that raised (logged once; the frame is lost)."""
+
+    def bind(
+        self,
+        key: int,
+        sink: Callable[[int, int, bytes], None],
+        *,
+        rx_leg: int = LEFT,
+        tx_leg: int | None = RIGHT,
+        playout: Any = None,
+    ) -> None:
+        """Tap another call leg with this (spare) port: ports are reused, never deleted while the worker runs."""
+        self._key, self._rx_leg, self._tx_leg, self._playout = key, rx_leg, tx_leg, playout
+        self._sink = sink
+        self.failures = 0
+
+    def release(self) -> None:
+        """The leg ended: drop everything the port held; it hears and plays nothing until bound again."""
+        self._sink = _discard
+        self._playout = None
+        self._tx_leg = None
 
     @property
     def transmits(self) -> bool:

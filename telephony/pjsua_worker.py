@@ -59,7 +59,7 @@ log = get_logger(__name__)
 PJSUA_MAX_CALLS = 4
 """Compiled call limit of the pjsua2 wheel (per process)."""
 PORT_LINGER_S = 2.0
-"""How long an ended leg's tap port is kept before it is deleted (s; see ``PjsuaMediaWorker._reap``)."""
+"""How long an ended leg's tap port rests before it taps another leg (s; see ``PjsuaMediaWorker._reap``)."""
 
 
 class PjsuaMediaWorker(CallCommands, OutboundCalls):
@@ -114,7 +114,10 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
         self.receiver = PlayReceiver(play_endpoint, self._deliver_play) if play_endpoint else None
         self._legs: dict[int, CallLeg] = {}
         self._lingering: deque[tuple[float, Any]] = deque()
-        """Tap ports of ended legs, with when they may be deleted (pjsua thread)."""
+        """Tap ports of ended legs, with when they may be reused (pjsua thread)."""
+        self._spare_ports: list[Any] = []
+        """Released tap ports, ready for the next leg (pjsua thread)."""
+        self._ports_made = 0
         self._next_key = 0
         self._stopping = threading.Event()
         self._ready = threading.Event()
@@ -247,19 +250,22 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
             log.info("sip media worker stopped", port=self.sip_port)
 
     def _reap(self, *, final: bool = False) -> None:
-        """Drop ended legs (outside pjsua2 callbacks). Their tap ports are kept ``PORT_LINGER_S`` longer: deleting a
-        port unregisters it from the conference bridge, and doing so while the media clock thread may still be in
-        one of its callbacks (the call's stream was connected until just now) races with that thread. ``final``
-        (shutdown) drops them all."""
+        """Drop ended legs (outside pjsua2 callbacks). Their tap ports are not deleted: deleting a port while the
+        media clock thread may be in one of its callbacks races with that thread (seen to abort a worker under
+        outbound load), so a released port rests ``PORT_LINGER_S`` and then waits as a spare for the next leg.
+        ``final`` (shutdown, no call left) drops them all."""
         now = self._clock.monotonic()
         for key in [k for k, leg in self._legs.items() if leg.ended]:
             leg = self._legs.pop(key)
             if leg.port is not None:
+                leg.port.release()
                 self._lingering.append((now + PORT_LINGER_S, leg.port))
             leg.port = None
             leg.obj = None
         while self._lingering and (final or self._lingering[0][0] <= now):
-            self._lingering.popleft()
+            self._spare_ports.append(self._lingering.popleft()[1])
+        if final:
+            self._spare_ports.clear()
 
     def _new_key(self) -> int:
         key, self._next_key = self._next_key, self._next_key + 1
@@ -409,7 +415,6 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
     def _open_leg(self, leg: CallLeg, remote_uri: str) -> Any:
         """Create the tap port of ``leg`` and start its streams (and, for a customer leg, the recording)."""
         assert leg.line is not None
-        po = self._po
         customer_key = leg.customer_key if leg.customer_key is not None else leg.key
         customer = self._legs.get(customer_key, leg)
         offset_ms = int((self._clock.monotonic() - customer.offered_at) * 1000)
@@ -425,16 +430,24 @@ class PjsuaMediaWorker(CallCommands, OutboundCalls):
             navigator = not sip.bridged(leg.line)
             if navigator:
                 self.sender.open_leg(leg.key, RIGHT, None, offset_ms)  # what the bot plays: recorded only
-            port = po.VoxPort(
-                leg.key, self.sender.frame, self._access, rx_leg=LEFT, tx_leg=RIGHT if navigator else None,
-                playout=leg.playout,
-            )  # fmt: skip
+            port = self._tap_port(leg.key, rx_leg=LEFT, tx_leg=RIGHT if navigator else None, playout=leg.playout)
             self._emit(LegConnected(call_id=leg.call_id, leg="customer", remote_uri=remote_uri))
         else:
             self.sender.open_leg(customer_key, RIGHT, "agent", offset_ms)
-            port = po.VoxPort(customer_key, self.sender.frame, self._access, rx_leg=RIGHT, tx_leg=None)
+            port = self._tap_port(customer_key, rx_leg=RIGHT, tx_leg=None, playout=None)
             self._emit(LegConnected(call_id=leg.call_id, leg="agent", remote_uri=remote_uri))
-        return po.create_port(port, f"vox-leg-{leg.key}", self.clock_rate_hz)
+        return port
+
+    def _tap_port(self, key: int, *, rx_leg: int, tx_leg: int | None, playout: Any) -> Any:
+        """A spare tap port bound to ``key``, or a new one registered with the conference bridge."""
+        po = self._po
+        if self._spare_ports:
+            port = self._spare_ports.pop()
+            port.bind(key, self.sender.frame, rx_leg=rx_leg, tx_leg=tx_leg, playout=playout)
+            return port
+        self._ports_made += 1
+        port = po.VoxPort(key, self.sender.frame, self._access, rx_leg=rx_leg, tx_leg=tx_leg, playout=playout)
+        return po.create_port(port, f"vox-port-{self._ports_made}", self.clock_rate_hz)
 
     def _deliver_play(self, message: PlayMessage) -> None:
         self.deliver(message)

@@ -417,3 +417,9 @@ def dialer_cmd() -> None:
     from voxdesk.dialer_main import run
 
     raise typer.Exit(code=asyncio.run(run(_settings())))
+
+
+# --- voxdesk eval propensity (issue 9) --------------------------------------------------------------------------
+from voxdesk.evals.propensity import register as _register_eval_propensity  # noqa: E402
+
+_register_eval_propensity(eval_app)

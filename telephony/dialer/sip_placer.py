@@ -246,7 +246,6 @@ class SipPlacer:
         self._sink.send(call.worker, command)
         self.placed += 1
         deadline = self._clock.monotonic() + request.ring_timeout_s + self._max_call_s + 30.0
-        answered = False
         while True:
             now = self._clock.monotonic()
             try:
@@ -265,13 +264,12 @@ class SipPlacer:
             if isinstance(event, CallRinging):
                 await events.ringing()
             elif isinstance(event, CallAnswered):
-                answered = True
                 call.answered_at = self._clock.monotonic()
                 await events.answered()
             elif isinstance(event, AnsweringMachine) and event.verdict != "machine" and call.heard_at is None:
                 call.heard_at = self._clock.monotonic()
             elif isinstance(event, CallEnded):
-                return await self._result(call_id, call, event, answered=answered)
+                return await self._result(call_id, call, event)
 
     def _silent(self, call: _Call) -> bool:
         """A person answered (or no verdict came in 8 s) and no dialog has spoken for ``silent_after_s``."""
@@ -290,7 +288,8 @@ class SipPlacer:
             self._sink.send(call.worker, PlayAudio(call_id, 1, message, self._rate_hz, interruptible=False, last=True))
         self._sink.send(call.worker, PlayControl(call_id, "hangup", reason="abandoned"))
 
-    async def _result(self, call_id: CallId, call: _Call, ended: CallEnded, *, answered: bool) -> DialResult:
+    async def _result(self, call_id: CallId, call: _Call, ended: CallEnded) -> DialResult:
+        answered = call.answered_at is not None
         outcome = outcome_of(ended, answered=answered)
         if call.abandoned and answered:
             return DialResult(AttemptState.ABANDONED, sip_code=ended.sip_code, call_id=call_id)

@@ -30,10 +30,10 @@ from core.events import AnsweringMachine, BotSaid, CampaignOutcome, FinalTranscr
 from telephony.dialer.tables import AttemptRow, ContactRow
 from telephony.peer_scripted import ScriptedCaller
 from telephony.peers import BaresipCaller
+from voxdesk.benches.calls import private_container
 from voxdesk.benches.children import spawn_child
 from voxdesk.benches.live_stack import LiveStack, StaffUser
 from voxdesk.benches.navigator_script import TurnVoice
-from voxdesk.container import build_container
 from voxdesk.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.sip, pytest.mark.models, pytest.mark.slow]
@@ -133,8 +133,7 @@ def campaign_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Liv
 
 def _rows(live: LiveStack) -> dict[str, tuple[ContactRow, AttemptRow]]:
     base = load_settings()
-    database = base.database.model_copy(update={"url": live.env["VOXDESK_DATABASE_URL"]})
-    container = build_container(base.model_copy(update={"database": database}))
+    container = private_container(base, live.env)
     try:
         deadline = time.monotonic() + 30
         while True:

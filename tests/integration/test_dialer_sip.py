@@ -30,10 +30,9 @@ from telephony.dialer.lists import parse_contacts
 from telephony.dialer.tables import AttemptRow, ContactRow
 from telephony.pcap import wav_to_pcap
 from telephony.sipp_uas import CalleeBehaviour, SippCallee, callee_scenario
-from voxdesk.benches.calls import EventRecorder, free_port_block, private_env, stop_processes
+from voxdesk.benches.calls import EventRecorder, free_port_block, private_container, private_env, stop_processes
 from voxdesk.benches.children import StackChild, spawn_child
 from voxdesk.benches.dialer import SpeechSink
-from voxdesk.container import build_container
 from voxdesk.db import upgrade
 from voxdesk.settings import Settings
 
@@ -62,8 +61,7 @@ class Rig:
                                rtp_port=free_port_block(1, step=100))  # fmt: skip
         self.env.update(VOXDESK_DIALER_TICK_S="0.2", VOXDESK_DIALER_DIALER_ID="test-dialer",
                         VOXDESK_DIALER_MAX_CHANNELS="4")  # fmt: skip
-        database = settings.database.model_copy(update={"url": self.env["VOXDESK_DATABASE_URL"]})
-        self.container = build_container(settings.model_copy(update={"database": database}))
+        self.container = private_container(settings, self.env)
         upgrade(self.container.engine)
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.proxy = ZmqBusProxy(self.env["VOXDESK_BUS_ZMQ_FRONTEND"], self.env["VOXDESK_BUS_ZMQ_BACKEND"])

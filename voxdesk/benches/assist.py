@@ -41,7 +41,7 @@ from knowledge.library import Question
 from telephony.peer_agent import BaresipAgent
 from telephony.peers import BaresipCaller
 from telephony.sipp import SippCaller, SippRun, playing_call_scenario
-from voxdesk.benches.calls import BenchError, free_port_block
+from voxdesk.benches.calls import BenchError, free_port_block, private_container
 from voxdesk.benches.live_stack import LiveStack, StaffUser
 from voxdesk.settings import Settings
 
@@ -159,10 +159,8 @@ def run_assist_bench(
     callers: list[SippCaller] = []
     try:
         stack.start()
-        from voxdesk.container import build_container
 
-        database = settings.database.model_copy(update={"url": stack.env["VOXDESK_DATABASE_URL"]})
-        container = build_container(settings.model_copy(update={"database": database}))
+        container = private_container(settings, stack.env)
         try:
             questions = bench_questions(container.library.list())
             phones = [c.phones[0] for c in container.profiles.iter_all() if c.phones][: plan.calls]

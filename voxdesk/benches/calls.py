@@ -30,10 +30,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -52,11 +52,15 @@ from voxdesk.benches.children import BenchError, StackChild, spawn_child
 from voxdesk.evals.asr import ManifestEntry, load_manifest
 from voxdesk.settings import LineSettings, Settings
 
+if TYPE_CHECKING:
+    from voxdesk.container import Container
+
 __all__ = [
     "BenchError",
     "CallsBenchPlan",
     "EventRecorder",
     "free_port_block",
+    "private_container",
     "private_env",
     "read_stats_files",
     "run_calls_bench",
@@ -153,6 +157,15 @@ def private_env(
         VOXDESK_LOGGING_JSON_LOGS="true",
     )
     return env
+
+
+def private_container(settings: Settings, env: Mapping[str, str]) -> Container:
+    """The container of the private stack whose environment is ``env`` (its database, ``VOXDESK_DATABASE_URL``),
+    opened from this process with ``settings`` otherwise; the caller closes it."""
+    from voxdesk.container import build_container
+
+    database = settings.database.model_copy(update={"url": env["VOXDESK_DATABASE_URL"]})
+    return build_container(settings.model_copy(update={"database": database}))
 
 
 def read_stats_files(work: Path, processes: Sequence[tuple[str, subprocess.Popen[str]]]) -> list[dict[str, Any]]:

@@ -40,7 +40,14 @@ from telephony.dialer.campaigns import NewCampaign
 from telephony.dialer.lists import parse_contacts
 from telephony.dialer.tables import AttemptRow
 from telephony.sipp_uas import SippCallee, callee_scenario
-from voxdesk.benches.calls import BenchError, EventRecorder, free_port_block, private_env, stop_processes
+from voxdesk.benches.calls import (
+    BenchError,
+    EventRecorder,
+    free_port_block,
+    private_container,
+    private_env,
+    stop_processes,
+)
 from voxdesk.benches.children import spawn_child
 from voxdesk.settings import Settings
 
@@ -122,12 +129,10 @@ class SpeechSink:
 
 
 def _prepare(settings: Settings, env: dict[str, str], plan: DialerBenchPlan, contacts: int) -> None:
-    from voxdesk.container import build_container
     from voxdesk.db import upgrade
 
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines would drown the table
-    database = settings.database.model_copy(update={"url": env["VOXDESK_DATABASE_URL"]})
-    container = build_container(settings.model_copy(update={"database": database}))
+    container = private_container(settings, env)
     try:
         upgrade(container.engine)
         config = {"calendar": {"weekdays": _ALL_DAY}, "ring_timeout_s": 20}
@@ -143,10 +148,8 @@ def _prepare(settings: Settings, env: dict[str, str], plan: DialerBenchPlan, con
 
 
 def _attempt_rows(settings: Settings, env: dict[str, str]) -> list[AttemptRow]:
-    from voxdesk.container import build_container
 
-    database = settings.database.model_copy(update={"url": env["VOXDESK_DATABASE_URL"]})
-    container = build_container(settings.model_copy(update={"database": database}))
+    container = private_container(settings, env)
     try:
         with container.sessions() as s:
             return list(s.scalars(select(AttemptRow)))

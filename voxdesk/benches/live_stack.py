@@ -26,6 +26,7 @@ from voxdesk.benches.calls import (
     BenchError,
     EventRecorder,
     free_port_block,
+    private_container,
     private_env,
     read_stats_files,
     stop_processes,
@@ -163,15 +164,13 @@ class LiveStack:
         return str(response.json()["token"])
 
     def _prepare(self) -> None:
-        from voxdesk.container import build_container
         from voxdesk.db import upgrade
         from voxdesk.demo.loader import load_demo
 
         for noisy in ("alembic", "httpx"):  # their INFO lines would drown the benchmark's table
             logging.getLogger(noisy).setLevel(logging.WARNING)
         (self.work / "var").mkdir(parents=True, exist_ok=True)
-        database = self.settings.database.model_copy(update={"url": self.env["VOXDESK_DATABASE_URL"]})
-        container = build_container(self.settings.model_copy(update={"database": database}))
+        container = private_container(self.settings, self.env)
         try:
             upgrade(container.engine)
             container.auth.ensure_admin()

@@ -34,7 +34,7 @@ from core.events import CallEnded, CallStarted, Event, IntentDetected, Navigator
 from core.logging import get_logger
 from telephony.peer_scripted import ScriptedCaller
 from telephony.peers import BaresipCaller
-from voxdesk.benches.calls import BenchError
+from voxdesk.benches.calls import BenchError, private_container
 from voxdesk.benches.live_stack import LiveStack
 from voxdesk.benches.navigator_script import SCRIPT, RenderedTurn, ScriptCall, TurnVoice, fill, load_script
 from voxdesk.benches.navigator_timing import TurnClock, TurnTiming, bot_quiet, frame_rms, time_turns
@@ -159,10 +159,8 @@ def run_navigator_bench(
 def _known_callers(settings: Settings, stack: LiveStack) -> list[tuple[str, str, Any]]:
     """Demo customers with a phone and a birth date: (phone, card last 4, birth date)."""
     from agent.navigator.banking import demo_card_last4
-    from voxdesk.container import build_container
 
-    database = settings.database.model_copy(update={"url": stack.env["VOXDESK_DATABASE_URL"]})
-    container = build_container(settings.model_copy(update={"database": database}))
+    container = private_container(settings, stack.env)
     try:
         usable = [c for c in container.profiles.iter_all() if c.phones and c.birth_date is not None]
     finally:
